@@ -1,0 +1,383 @@
+//! An in-memory bucket implementing [`ObjectClient`], for tests of the layers above.
+//!
+//! It follows S3's listing rules (prefix, delimiter, common prefixes, pages of `max_keys`
+//! entries counting objects and prefixes alike, continuation after the last entry), counts
+//! calls and bytes, and can be told to fail operations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use crate::{
+    ErrorDetails, GetRequest, GetResponse, ListPage, ListRequest, ListedObject, ObjectClient,
+    ObjectInfo, S3Error,
+};
+
+/// One stored object.
+#[derive(Debug, Clone)]
+pub struct MockObject {
+    pub data: Bytes,
+    pub content_type: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub last_modified: OffsetDateTime,
+    pub etag: String,
+}
+
+impl MockObject {
+    pub fn new(data: impl Into<Bytes>) -> Self {
+        let data = data.into();
+        let etag = format!("\"{:016x}-{}\"", fnv1a(&data), data.len());
+        Self {
+            data,
+            content_type: None,
+            metadata: BTreeMap::new(),
+            last_modified: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000),
+            etag,
+        }
+    }
+    pub fn content_type(mut self, ct: &str) -> Self {
+        self.content_type = Some(ct.to_string());
+        self
+    }
+    pub fn meta(mut self, name: &str, value: &str) -> Self {
+        self.metadata
+            .insert(name.to_ascii_lowercase(), value.to_string());
+        self
+    }
+    pub fn last_modified(mut self, t: OffsetDateTime) -> Self {
+        self.last_modified = t;
+        self
+    }
+    fn info(&self, key: &str) -> ObjectInfo {
+        ObjectInfo {
+            key: key.to_string(),
+            size: self.data.len() as u64,
+            etag: self.etag.clone(),
+            last_modified: self.last_modified,
+            content_type: self.content_type.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// The operations a test can count or make fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Head,
+    Get,
+    List,
+    CheckBucket,
+}
+
+/// Calls and bytes served so far.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub head: AtomicU64,
+    pub get: AtomicU64,
+    pub list: AtomicU64,
+    pub check_bucket: AtomicU64,
+    /// Body bytes handed out by GETs.
+    pub get_bytes: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, MockObject>,
+    /// Errors to answer, per operation, consumed front first; `persistent` ones stay.
+    failures: HashMap<Op, Vec<S3Error>>,
+    persistent_failures: HashMap<Op, S3Error>,
+}
+
+/// An in-memory bucket. Clones share the same bucket.
+#[derive(Clone, Default)]
+pub struct MockClient {
+    state: Arc<Mutex<State>>,
+    counters: Arc<Counters>,
+    page_size: Arc<AtomicU64>,
+}
+
+impl MockClient {
+    pub fn new() -> Self {
+        let c = Self::default();
+        c.page_size.store(1000, Ordering::Relaxed);
+        c
+    }
+
+    /// Store `data` at `key` with no metadata.
+    pub fn put(&self, key: &str, data: impl Into<Bytes>) {
+        self.put_object(key, MockObject::new(data));
+    }
+
+    pub fn put_object(&self, key: &str, object: MockObject) {
+        self.lock().objects.insert(key.to_string(), object);
+    }
+
+    pub fn remove(&self, key: &str) -> Option<MockObject> {
+        self.lock().objects.remove(key)
+    }
+
+    pub fn object(&self, key: &str) -> Option<MockObject> {
+        self.lock().objects.get(key).cloned()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().objects.keys().cloned().collect()
+    }
+
+    /// The most entries a list page holds (objects and common prefixes together).
+    pub fn set_page_size(&self, n: u64) {
+        self.page_size.store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Answer the next call of `op` with `err` (queued; each error answers one call).
+    pub fn fail_next(&self, op: Op, err: S3Error) {
+        self.lock().failures.entry(op).or_default().push(err);
+    }
+
+    /// Answer every call of `op` with `err` until [`Self::clear_failures`].
+    pub fn fail_always(&self, op: Op, err: S3Error) {
+        self.lock().persistent_failures.insert(op, err);
+    }
+
+    pub fn clear_failures(&self) {
+        let mut s = self.lock();
+        s.failures.clear();
+        s.persistent_failures.clear();
+    }
+
+    /// A plausible server error for tests.
+    pub fn server_error() -> S3Error {
+        S3Error::Server(ErrorDetails {
+            status: 500,
+            code: "InternalError".into(),
+            message: "injected by MockClient".into(),
+            request_id: String::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic in another test thread must not poison every later call.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn injected(&self, op: Op) -> Result<(), S3Error> {
+        let mut s = self.lock();
+        if let Some(q) = s.failures.get_mut(&op) {
+            if !q.is_empty() {
+                return Err(q.remove(0));
+            }
+        }
+        if let Some(e) = s.persistent_failures.get(&op) {
+            return Err(e.clone());
+        }
+        Ok(())
+    }
+
+    fn not_found(key: &str) -> S3Error {
+        S3Error::NotFound(ErrorDetails {
+            status: 404,
+            code: "NoSuchKey".into(),
+            message: format!("no such key {key}"),
+            request_id: String::new(),
+        })
+    }
+}
+
+impl ObjectClient for MockClient {
+    async fn head_object(&self, key: &str) -> Result<ObjectInfo, S3Error> {
+        self.counters.head.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::Head)?;
+        let s = self.lock();
+        s.objects
+            .get(key)
+            .map(|o| o.info(key))
+            .ok_or_else(|| Self::not_found(key))
+    }
+
+    async fn get_object(&self, request: GetRequest) -> Result<GetResponse, S3Error> {
+        self.counters.get.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::Get)?;
+        let object = self.lock().objects.get(&request.key).cloned();
+        let object = object.ok_or_else(|| Self::not_found(&request.key))?;
+        if let Some(etag) = &request.if_match {
+            if *etag != object.etag {
+                return Err(S3Error::PreconditionFailed(ErrorDetails {
+                    status: 412,
+                    code: "PreconditionFailed".into(),
+                    ..Default::default()
+                }));
+            }
+        }
+        let len = object.data.len() as u64;
+        let body = match request.range {
+            None => object.data.clone(),
+            Some(r) => {
+                if r.start >= len || r.is_empty() {
+                    return Err(S3Error::InvalidRange(ErrorDetails {
+                        status: 416,
+                        code: "InvalidRange".into(),
+                        ..Default::default()
+                    }));
+                }
+                object.data.slice(r.start as usize..r.end.min(len) as usize)
+            }
+        };
+        self.counters
+            .get_bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        // Hand the body out in chunks, as a network would.
+        let chunks: Vec<Result<Bytes, S3Error>> = (0..body.len())
+            .step_by(64 * 1024)
+            .map(|i| Ok(body.slice(i..(i + 64 * 1024).min(body.len()))))
+            .collect();
+        Ok(GetResponse {
+            info: object.info(&request.key),
+            body: Box::pin(futures_util::stream::iter(chunks)),
+        })
+    }
+
+    async fn list_objects(&self, request: ListRequest) -> Result<ListPage, S3Error> {
+        self.counters.list.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::List)?;
+        let max = request
+            .max_keys
+            .map(u64::from)
+            .unwrap_or(u64::MAX)
+            .min(self.page_size.load(Ordering::Relaxed))
+            .max(1) as usize;
+        let s = self.lock();
+        let start = request.continuation.clone().unwrap_or_default();
+        let mut page = ListPage::default();
+        let mut last: Option<String> = None;
+        let mut count = 0usize;
+        let range = s.objects.range::<String, _>((
+            std::ops::Bound::Excluded(start.clone()),
+            std::ops::Bound::Unbounded,
+        ));
+        for (key, object) in range {
+            if !key.starts_with(&request.prefix) {
+                if key.as_str() > request.prefix.as_str() && !request.prefix.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let rest = &key[request.prefix.len()..];
+            let entry = match request
+                .delimiter
+                .as_deref()
+                .and_then(|d| rest.find(d).map(|i| (d, i)))
+            {
+                Some((d, i)) => {
+                    let cp = format!("{}{}", request.prefix, &rest[..i + d.len()]);
+                    if page.common_prefixes.last() == Some(&cp) || cp <= start {
+                        continue;
+                    }
+                    Entry::Prefix(cp)
+                }
+                None => Entry::Object(key.clone(), object),
+            };
+            if count == max {
+                page.next = last.clone();
+                return Ok(page);
+            }
+            count += 1;
+            match entry {
+                Entry::Prefix(cp) => {
+                    // Keys under this prefix sort right after it; continuing after the
+                    // prefix's last possible key skips them, as S3's markers do.
+                    last = Some(format!("{cp}\u{10FFFF}"));
+                    page.common_prefixes.push(cp);
+                }
+                Entry::Object(key, object) => {
+                    last = Some(key.clone());
+                    page.objects.push(ListedObject {
+                        key,
+                        size: object.data.len() as u64,
+                        etag: object.etag.clone(),
+                        last_modified: object.last_modified,
+                    });
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    async fn check_bucket(&self) -> Result<(), S3Error> {
+        self.counters.check_bucket.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::CheckBucket)
+    }
+}
+
+enum Entry<'a> {
+    Prefix(String),
+    Object(String, &'a MockObject),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list_all(
+        c: &MockClient,
+        prefix: &str,
+        delim: Option<&str>,
+    ) -> (Vec<String>, Vec<String>, usize) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut objs, mut cps, mut pages) = (vec![], vec![], 0);
+            let mut cont = None;
+            loop {
+                let p = c
+                    .list_objects(ListRequest {
+                        prefix: prefix.into(),
+                        delimiter: delim.map(String::from),
+                        continuation: cont.take(),
+                        max_keys: None,
+                    })
+                    .await
+                    .unwrap();
+                pages += 1;
+                objs.extend(p.objects.into_iter().map(|o| o.key));
+                cps.extend(p.common_prefixes);
+                match p.next {
+                    Some(n) => cont = Some(n),
+                    None => return (objs, cps, pages),
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn lists_with_delimiter_and_pages() {
+        let c = MockClient::new();
+        c.set_page_size(2);
+        for k in ["a", "a-/x", "a/1", "a/2", "a/b/3", "b", "c/d"] {
+            c.put(k, "x");
+        }
+        let (objs, cps, pages) = list_all(&c, "", Some("/"));
+        assert_eq!(objs, ["a", "b"]);
+        assert_eq!(cps, ["a-/", "a/", "c/"]);
+        assert_eq!(pages, 3);
+        let (objs, cps, _) = list_all(&c, "a/", Some("/"));
+        assert_eq!(objs, ["a/1", "a/2"]);
+        assert_eq!(cps, ["a/b/"]);
+        let (objs, cps, _) = list_all(&c, "a/", None);
+        assert_eq!(objs, ["a/1", "a/2", "a/b/3"]);
+        assert!(cps.is_empty());
+    }
+}
