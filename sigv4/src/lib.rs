@@ -8,15 +8,39 @@
 //! [`canonical_query`] are public so the HTTP client builds its URLs with the same functions
 //! the signer uses.
 //!
-//! API (implementation in progress):
+//! Why S3 encodes once: general SigV4 signs a path that was normalised and encoded twice,
+//! which would make keys such as `a//b`, `./x` or `dir/` unaddressable. S3 keys are arbitrary
+//! byte strings, so S3 signs the path exactly as sent (see [`encode_path`]).
+//!
+//! API:
 //! - [`Credentials`]: access key, secret, optional session token; `Debug` never prints secrets.
-//! - [`Signer::new(region, service)`]: caches the derived signing key per day/region/service.
+//! - [`Signer::new(region, service)`](Signer::new): caches the derived signing key per
+//!   UTC day (and secret); the region and service are fixed per signer.
 //! - [`Signer::sign`]: returns the headers to add (`x-amz-date`, `x-amz-content-sha256`,
 //!   `x-amz-security-token` if any, `authorization`).
 //! - [`Signer::presign`]: the query string of a presigned URL.
+//! - [`encode_path`], [`encode_query_component`], [`canonical_query`], [`sha256_hex`]: the
+//!   building blocks, public so URLs are built with exactly what is signed.
+//!
+//! One module per job: `encode` (percent-encoding), `canonical` (canonical query, headers and
+//! request), `date` (the two UTC renderings of the time), `hash` (SHA-256, HMAC), `key`
+//! (signing-key derivation and its per-day cache), `sign` (the `Authorization` header),
+//! `presign` (query-string signing).
+
+mod canonical;
+mod date;
+mod encode;
+mod hash;
+mod key;
+mod presign;
+mod sign;
+
+pub use canonical::canonical_query;
+pub use encode::{encode_path, encode_query_component};
+pub use hash::sha256_hex;
+pub use sign::Signer;
 
 use std::fmt;
-use time::OffsetDateTime;
 
 /// SHA-256 of the empty string, hex.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -65,8 +89,10 @@ pub struct Request<'a> {
     /// Raw query parameters in any order; a parameter without value has `""`.
     pub query: &'a [(&'a str, &'a str)],
     /// Headers to sign; must include `host` (as sent, with a non-default port). Names in any
-    /// case. The signer adds `x-amz-date`, `x-amz-content-sha256` and, with a session token,
-    /// `x-amz-security-token` itself.
+    /// case; a name given twice is signed as one header with the values joined by `,`. The
+    /// signer adds `x-amz-date`, `x-amz-content-sha256` and, with a session token,
+    /// `x-amz-security-token` itself; values given here under those names (or
+    /// `authorization`) are ignored.
     pub headers: &'a [(&'a str, &'a str)],
     pub payload: Payload<'a>,
 }
