@@ -5,10 +5,20 @@
 //! - [`S3Client`]: the real client on hyper 1 + hyper-rustls, signing with [`sigv4`].
 //! - `MockClient` (cargo feature `mock`): an in-memory bucket for tests of the layers above.
 
+mod body;
+mod client;
 mod config;
 mod error;
+mod log;
+mod request;
+mod response;
+mod retry;
+mod tls;
+mod transport;
 pub mod types;
+mod xml;
 
+pub use client::S3Client;
 pub use config::{Addressing, Endpoint, ListVersion, S3Config};
 pub use sigv4::Credentials;
 

@@ -1,0 +1,98 @@
+//! One INFO line per HTTP request (per attempt), at target `s3client::request`.
+//!
+//! Fields: `op`, `method`, `bucket`, `key` (object requests) or `prefix` (listings),
+//! `status` (absent when no answer came), `bytes` (body bytes received), `elapsed_ms`,
+//! `attempt` (1 = first try), and `error` when the request failed. Headers are never logged,
+//! so neither the `Authorization` header nor a session token can reach a log.
+//!
+//! The line is written when the [`RequestLog`] is dropped, which makes "exactly once" hold on
+//! every path: an early return, a finished GET body, or a GET body dropped half read.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::S3Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject {
+    Key,
+    Prefix,
+}
+
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    op: &'static str,
+    method: &'static str,
+    bucket: Arc<str>,
+    subject: Subject,
+    name: String,
+    attempt: u32,
+    start: Instant,
+    pub status: Option<u16>,
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+impl RequestLog {
+    pub fn new(
+        op: &'static str,
+        method: &'static str,
+        bucket: Arc<str>,
+        subject: Subject,
+        name: &str,
+        attempt: u32,
+    ) -> Self {
+        RequestLog {
+            op,
+            method,
+            bucket,
+            subject,
+            name: name.to_string(),
+            attempt,
+            start: Instant::now(),
+            status: None,
+            bytes: 0,
+            error: None,
+        }
+    }
+
+    /// Record a failure (keeps the first one).
+    pub fn fail(&mut self, e: &S3Error) {
+        if self.error.is_none() {
+            self.error = Some(e.to_string());
+        }
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        let elapsed_ms = self.start.elapsed().as_millis() as u64;
+        let error = self.error.as_deref();
+        match self.subject {
+            Subject::Key => tracing::info!(
+                target: "s3client::request",
+                op = self.op,
+                method = self.method,
+                bucket = &*self.bucket,
+                key = ?self.name,
+                status = self.status,
+                bytes = self.bytes,
+                elapsed_ms,
+                attempt = self.attempt,
+                error,
+            ),
+            Subject::Prefix => tracing::info!(
+                target: "s3client::request",
+                op = self.op,
+                method = self.method,
+                bucket = &*self.bucket,
+                prefix = ?self.name,
+                status = self.status,
+                bytes = self.bytes,
+                elapsed_ms,
+                attempt = self.attempt,
+                error,
+            ),
+        }
+    }
+}
