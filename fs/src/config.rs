@@ -47,7 +47,8 @@ impl Default for FsConfig {
     }
 }
 
-/// FUSE mount settings (the generic mount options of the command line).
+/// FUSE mount settings (the generic mount options of the command line). fuse3 offers no way
+/// to set `nosuid`, `nodev`, `noexec` or `noatime` on Linux, so they are not here.
 #[derive(Debug, Clone, Default)]
 pub struct MountConfig {
     /// Shown as the source in `/proc/mounts` (s3fs shows `s3fs`).
@@ -56,8 +57,4 @@ pub struct MountConfig {
     pub allow_root: bool,
     pub read_only: bool,
     pub default_permissions: bool,
-    pub nosuid: bool,
-    pub nodev: bool,
-    pub noexec: bool,
-    pub noatime: bool,
 }

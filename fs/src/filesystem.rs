@@ -1,0 +1,468 @@
+//! `Filesystem<C>`: the semantics of the mount, independent of FUSE types.
+//!
+//! Every method answers from the inode table when what it holds is fresh (younger than
+//! `metadata_ttl`), and asks the client otherwise. Listings feed the table, so `ls -l` of a
+//! directory costs its LIST pages and no request per entry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use s3client::{GetRequest, ObjectClient};
+
+use crate::attr::{Attr, Kind, Stat};
+use crate::error::{FsError, Result};
+use crate::inode::{InodeTable, Node, Source, ROOT_INO};
+use crate::listing::list_directory;
+use crate::negative::NegativeCache;
+use crate::reader::{ObjectVersion, ReadConfig, Reader};
+use crate::resolve::resolve;
+use crate::FsConfig;
+
+/// A name resolved for the kernel, with how long it may cache the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub attr: Attr,
+    pub ttl: Duration,
+}
+
+/// One directory entry at a readdir offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirItem {
+    pub name: String,
+    pub kind: Kind,
+    /// The offset of the entry after this one.
+    pub next_offset: u64,
+    slot: Slot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Dot,
+    DotDot,
+    Child(Stat),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    pub fh: u64,
+    /// The kernel may keep the pages it cached at an earlier open: same ETag.
+    pub keep_cache: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsStats {
+    pub block_size: u32,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub files: u64,
+    pub files_free: u64,
+    pub name_max: u32,
+}
+
+struct DirHandle {
+    ino: u64,
+    entries: Option<Arc<Vec<(String, Stat)>>>,
+}
+
+struct FileHandle<C: ObjectClient> {
+    ino: u64,
+    reader: tokio::sync::Mutex<Reader<C>>,
+}
+
+pub struct Filesystem<C: ObjectClient> {
+    client: Arc<C>,
+    config: FsConfig,
+    read_config: ReadConfig,
+    inodes: Mutex<InodeTable>,
+    negative: Mutex<NegativeCache>,
+    dirs: Mutex<HashMap<u64, DirHandle>>,
+    files: Mutex<HashMap<u64, Arc<FileHandle<C>>>>,
+    next_fh: AtomicU64,
+    /// Timestamp of directories that have no object of their own.
+    mount_time: SystemTime,
+}
+
+/// Longest symlink target we read (Linux PATH_MAX).
+const MAX_SYMLINK: u64 = 4096;
+
+impl<C: ObjectClient> Filesystem<C> {
+    pub fn new(client: C, config: FsConfig) -> Self {
+        Self::with_read_config(client, config, ReadConfig::default())
+    }
+
+    pub fn with_read_config(client: C, config: FsConfig, read_config: ReadConfig) -> Self {
+        let mount_time = SystemTime::now();
+        let root = Stat::implicit_dir(mount_time);
+        let inodes = InodeTable::new(config.prefix.clone(), root, config.max_stat_cache_size);
+        Filesystem {
+            client: Arc::new(client),
+            negative: Mutex::new(NegativeCache::new(config.max_stat_cache_size)),
+            config,
+            read_config,
+            inodes: Mutex::new(inodes),
+            dirs: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            mount_time,
+        }
+    }
+
+    pub fn config(&self) -> &FsConfig {
+        &self.config
+    }
+
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    /// How long the kernel may cache entries and attributes.
+    pub fn ttl(&self) -> Duration {
+        self.config.metadata_ttl
+    }
+
+    fn inodes(&self) -> MutexGuard<'_, InodeTable> {
+        self.inodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh_until(&self) -> Instant {
+        Instant::now() + self.config.metadata_ttl
+    }
+
+    fn attr_of(&self, node: &Node) -> Attr {
+        let mut attr = node.stat.to_attr(node.ino, &self.config);
+        if node.ino == ROOT_INO {
+            attr.perm = (0o777 & !self.config.mp_umask) as u16;
+            attr.uid = self.config.uid;
+            attr.gid = self.config.gid;
+        }
+        attr
+    }
+
+    fn node(&self, ino: u64) -> Result<Node> {
+        self.inodes().get(ino).cloned().ok_or(FsError::NotFound)
+    }
+
+    fn entry(&self, attr: Attr) -> Entry {
+        Entry {
+            attr,
+            ttl: self.ttl(),
+        }
+    }
+
+    /// Resolve `name` in directory `parent`; counts one kernel reference on success.
+    pub async fn lookup(&self, parent: u64, name: &str) -> Result<Entry> {
+        let dir = self.node(parent)?;
+        if dir.stat.kind != Kind::Directory {
+            return Err(FsError::NotADirectory);
+        }
+        if name.is_empty() || name.contains('/') || name.contains('\0') {
+            return Err(FsError::NotFound);
+        }
+        let now = Instant::now();
+        {
+            let mut inodes = self.inodes();
+            if let Some(child) = inodes.child(parent, name) {
+                if child.valid_until > now {
+                    let (ino, attr) = (child.ino, self.attr_of(child));
+                    inodes.add_lookups(ino, 1);
+                    return Ok(self.entry(attr));
+                }
+            } else if dir.listed_until.map(|t| t > now).unwrap_or(false) {
+                return Err(FsError::NotFound); // a fresh complete listing has no such name
+            }
+        }
+        if self
+            .negative
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(parent, name, now)
+        {
+            return Err(FsError::NotFound);
+        }
+        let found = resolve(&*self.client, &dir.key, name, self.mount_time).await?;
+        let mut inodes = self.inodes();
+        match found {
+            Some(stat) => {
+                let ino = inodes
+                    .upsert(parent, name, stat, Source::Head, self.fresh_until())
+                    .ok_or(FsError::NotFound)?;
+                inodes.add_lookups(ino, 1);
+                let node = inodes.get(ino).ok_or(FsError::NotFound)?;
+                Ok(self.entry(self.attr_of(node)))
+            }
+            None => {
+                inodes.unlink(parent, name);
+                drop(inodes);
+                let ttl = self.config.negative_ttl;
+                self.negative
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(parent, name, now + ttl);
+                Err(FsError::NotFound)
+            }
+        }
+    }
+
+    pub fn forget(&self, ino: u64, nlookup: u64) {
+        self.inodes().forget(ino, nlookup);
+    }
+
+    /// Attributes of `ino`, re-checked with the server once they are older than the TTL.
+    pub async fn getattr(&self, ino: u64) -> Result<Entry> {
+        let node = self.node(ino)?;
+        if ino == ROOT_INO || node.valid_until > Instant::now() {
+            return Ok(self.entry(self.attr_of(&node)));
+        }
+        let (dir_prefix, name) = node.location();
+        let found = resolve(&*self.client, dir_prefix, name, self.mount_time).await?;
+        let mut inodes = self.inodes();
+        match found {
+            Some(stat) if stat.kind == node.stat.kind && node.linked => {
+                let ino = inodes
+                    .upsert(
+                        node.parent,
+                        &node.name,
+                        stat,
+                        Source::Head,
+                        self.fresh_until(),
+                    )
+                    .ok_or(FsError::NotFound)?;
+                let node = inodes.get(ino).ok_or(FsError::NotFound)?;
+                Ok(self.entry(self.attr_of(node)))
+            }
+            Some(stat) => {
+                // Now something else: the name gets a new inode; this one is gone.
+                if node.linked {
+                    inodes.upsert(
+                        node.parent,
+                        &node.name,
+                        stat,
+                        Source::Head,
+                        self.fresh_until(),
+                    );
+                }
+                Err(FsError::NotFound)
+            }
+            None => {
+                if node.linked {
+                    inodes.unlink(node.parent, &node.name);
+                }
+                Err(FsError::NotFound)
+            }
+        }
+    }
+
+    pub fn opendir(&self, ino: u64) -> Result<u64> {
+        let mut inodes = self.inodes();
+        let node = inodes.get(ino).ok_or(FsError::NotFound)?;
+        if node.stat.kind != Kind::Directory {
+            return Err(FsError::NotADirectory);
+        }
+        inodes.open(ino);
+        drop(inodes);
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.dirs().insert(fh, DirHandle { ino, entries: None });
+        Ok(fh)
+    }
+
+    fn dirs(&self) -> MutexGuard<'_, HashMap<u64, DirHandle>> {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Entries from `offset` on. Offset 0 (a new or rewound handle) lists the directory
+    /// afresh; later offsets continue the same snapshot, so entries are neither skipped nor
+    /// repeated while the bucket changes.
+    pub async fn readdir(&self, ino: u64, fh: u64, offset: u64) -> Result<Vec<DirItem>> {
+        let snapshot = {
+            let dirs = self.dirs();
+            let handle = dirs.get(&fh).ok_or(FsError::BadHandle)?;
+            if handle.ino != ino {
+                return Err(FsError::BadHandle);
+            }
+            if offset == 0 {
+                None
+            } else {
+                handle.entries.clone()
+            }
+        };
+        let entries = match snapshot {
+            Some(entries) => entries,
+            None => {
+                let entries = Arc::new(self.list(ino).await?);
+                if let Some(handle) = self.dirs().get_mut(&fh) {
+                    handle.entries = Some(entries.clone());
+                }
+                entries
+            }
+        };
+        let dots = [(".", Slot::Dot), ("..", Slot::DotDot)];
+        let items = dots
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), Kind::Directory, s))
+            .chain(
+                entries
+                    .iter()
+                    .map(|(n, s)| (n.clone(), s.kind, Slot::Child(s.clone()))),
+            )
+            .enumerate()
+            .skip(offset as usize)
+            .map(|(i, (name, kind, slot))| DirItem {
+                name,
+                kind,
+                next_offset: i as u64 + 1,
+                slot,
+            })
+            .collect();
+        Ok(items)
+    }
+
+    /// List directory `ino` and record what the listing shows.
+    async fn list(&self, ino: u64) -> Result<Vec<(String, Stat)>> {
+        let key = self.node(ino)?.key;
+        let entries = list_directory(
+            &*self.client,
+            &key,
+            self.config.list_max_keys,
+            self.mount_time,
+        )
+        .await?;
+        let until = self.fresh_until();
+        let mut inodes = self.inodes();
+        for (name, stat) in &entries {
+            inodes.upsert(ino, name, stat.clone(), Source::Listing, until);
+        }
+        if let Some(dir) = inodes.get_mut(ino) {
+            dir.listed_until = Some(until);
+        }
+        Ok(entries)
+    }
+
+    /// The inode and attributes of a readdir item. With `count_lookup` (readdirplus) the
+    /// kernel takes a reference, which [`Self::forget`] gives back.
+    pub fn dir_item_entry(&self, dir: u64, item: &DirItem, count_lookup: bool) -> Result<Entry> {
+        let mut inodes = self.inodes();
+        let ino = match &item.slot {
+            Slot::Dot => dir,
+            Slot::DotDot => inodes.get(dir).map(|n| n.parent).ok_or(FsError::NotFound)?,
+            Slot::Child(stat) => {
+                let ino = inodes
+                    .upsert(
+                        dir,
+                        &item.name,
+                        stat.clone(),
+                        Source::Listing,
+                        self.fresh_until(),
+                    )
+                    .ok_or(FsError::NotFound)?;
+                if count_lookup {
+                    inodes.add_lookups(ino, 1);
+                }
+                ino
+            }
+        };
+        let node = inodes.get(ino).ok_or(FsError::NotFound)?;
+        Ok(self.entry(self.attr_of(node)))
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        if let Some(handle) = self.dirs().remove(&fh) {
+            self.inodes().close(handle.ino);
+        }
+    }
+
+    /// Open a file for reading. Writing is refused: this mount is read-only.
+    pub async fn open(&self, ino: u64, flags: u32) -> Result<Opened> {
+        let access = flags as i32 & libc::O_ACCMODE;
+        if access != libc::O_RDONLY || flags as i32 & libc::O_TRUNC != 0 {
+            return Err(FsError::ReadOnly);
+        }
+        let mut node = self.node(ino)?;
+        if node.valid_until <= Instant::now() {
+            self.getattr(ino).await?;
+            node = self.node(ino)?;
+        }
+        match node.stat.kind {
+            Kind::Directory => return Err(FsError::IsADirectory),
+            Kind::File | Kind::Symlink => {}
+        }
+        let keep_cache = {
+            let mut inodes = self.inodes();
+            inodes.open(ino);
+            let node = inodes.get_mut(ino).ok_or(FsError::NotFound)?;
+            let keep = node.cached_etag.is_some() && node.cached_etag == node.stat.etag;
+            node.cached_etag = node.stat.etag.clone();
+            keep
+        };
+        let object = ObjectVersion {
+            key: node.key.clone(),
+            size: node.stat.size,
+            etag: node.stat.etag.clone(),
+        };
+        let reader = Reader::new(self.client.clone(), object, self.read_config.clone());
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let handle = Arc::new(FileHandle {
+            ino,
+            reader: tokio::sync::Mutex::new(reader),
+        });
+        self.files().insert(fh, handle);
+        Ok(Opened { fh, keep_cache })
+    }
+
+    fn files(&self) -> MutexGuard<'_, HashMap<u64, Arc<FileHandle<C>>>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
+        let handle = self.files().get(&fh).cloned().ok_or(FsError::BadHandle)?;
+        let mut reader = handle.reader.lock().await;
+        reader.read(offset, size).await
+    }
+
+    pub fn release(&self, fh: u64) {
+        if let Some(handle) = self.files().remove(&fh) {
+            self.inodes().close(handle.ino);
+        }
+    }
+
+    /// The target of a symlink: the object's body (s3fs's format).
+    pub async fn readlink(&self, ino: u64) -> Result<Bytes> {
+        let node = self.node(ino)?;
+        if node.stat.kind != Kind::Symlink {
+            return Err(FsError::InvalidArgument("not a symlink"));
+        }
+        if node.stat.size == 0 {
+            return Ok(Bytes::new());
+        }
+        let response = self
+            .client
+            .get_object(GetRequest {
+                key: node.key.clone(),
+                range: Some(s3client::ByteRange::new(0, node.stat.size.min(MAX_SYMLINK))),
+                if_match: None,
+            })
+            .await?;
+        let mut target = Vec::new();
+        let mut body = response.body;
+        while let Some(chunk) = body.next().await {
+            target.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(target))
+    }
+
+    /// What `statfs` reports: a bucket has no size limit (s3fs reports the same kind of
+    /// huge numbers).
+    pub fn statfs(&self) -> FsStats {
+        FsStats {
+            block_size: 4096,
+            blocks: 1 << 40,
+            blocks_free: 1 << 40,
+            files: 1 << 40,
+            files_free: 1 << 40,
+            name_max: 255,
+        }
+    }
+}

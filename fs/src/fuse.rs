@@ -1,0 +1,507 @@
+//! The thin fuse3 adapter: the only code that sees fuse3 types. It converts, calls
+//! [`Filesystem`], converts back, and maps errors with [`FsError::errno`].
+
+use std::ffi::OsStr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use fuse3::raw::prelude::*;
+use fuse3::{Errno, FileType, MountOptions};
+use futures_util::Stream;
+use s3client::ObjectClient;
+
+use crate::attr::{Attr, Kind};
+use crate::error::FsError;
+use crate::filesystem::{DirItem, Filesystem};
+use crate::MountConfig;
+
+/// `fuse_open_out.open_flags`: keep the page cache from an earlier open.
+const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+/// Largest write and read the kernel may send in one request (its own cap is 1 MiB).
+const MAX_IO: u32 = 1 << 20;
+/// Requests the kernel keeps in flight in the background (readahead): more than the default
+/// 12, so sequential reads and many readers are not throttled by the kernel queue.
+const MAX_BACKGROUND: u16 = 64;
+
+fn errno(e: FsError) -> Errno {
+    if !matches!(e, FsError::NotFound) {
+        tracing::debug!(error = %e, "request failed");
+    }
+    Errno::from(e.errno())
+}
+
+fn name_str(name: &OsStr) -> Result<&str, Errno> {
+    // S3 keys are UTF-8: a name that is not cannot exist in the bucket.
+    name.to_str().ok_or_else(|| Errno::from(libc::ENOENT))
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::File => FileType::RegularFile,
+        Kind::Directory => FileType::Directory,
+        Kind::Symlink => FileType::Symlink,
+    }
+}
+
+fn file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: a.ino,
+        size: a.size,
+        blocks: a.blocks,
+        atime: a.atime.into(),
+        mtime: a.mtime.into(),
+        ctime: a.ctime.into(),
+        kind: file_type(a.kind),
+        perm: a.perm,
+        nlink: a.nlink,
+        uid: a.uid,
+        gid: a.gid,
+        rdev: 0,
+        blksize: 4096,
+    }
+}
+
+/// Serves a [`Filesystem`] to the kernel.
+pub struct FuseAdapter<C: ObjectClient> {
+    fs: Arc<Filesystem<C>>,
+}
+
+impl<C: ObjectClient> FuseAdapter<C> {
+    pub fn new(fs: Arc<Filesystem<C>>) -> Self {
+        FuseAdapter { fs }
+    }
+}
+
+impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
+    async fn init(&self, _req: Request) -> fuse3::Result<ReplyInit> {
+        let mut reply = ReplyInit::new(NonZeroU32::new(MAX_IO).unwrap_or(NonZeroU32::MIN));
+        reply.max_background = Some(MAX_BACKGROUND);
+        reply.congestion_threshold = Some(MAX_BACKGROUND * 3 / 4);
+        Ok(reply)
+    }
+
+    async fn destroy(&self, _req: Request) {}
+
+    async fn lookup(&self, _req: Request, parent: u64, name: &OsStr) -> fuse3::Result<ReplyEntry> {
+        let entry = self
+            .fs
+            .lookup(parent, name_str(name)?)
+            .await
+            .map_err(errno)?;
+        Ok(ReplyEntry {
+            ttl: entry.ttl,
+            attr: file_attr(&entry.attr),
+            generation: 0,
+        })
+    }
+
+    async fn forget(&self, _req: Request, inode: u64, nlookup: u64) {
+        self.fs.forget(inode, nlookup);
+    }
+
+    async fn batch_forget(&self, _req: Request, inodes: &[(u64, u64)]) {
+        for &(inode, nlookup) in inodes {
+            self.fs.forget(inode, nlookup);
+        }
+    }
+
+    async fn getattr(
+        &self,
+        _req: Request,
+        inode: u64,
+        _fh: Option<u64>,
+        _flags: u32,
+    ) -> fuse3::Result<ReplyAttr> {
+        let entry = self.fs.getattr(inode).await.map_err(errno)?;
+        Ok(ReplyAttr {
+            ttl: entry.ttl,
+            attr: file_attr(&entry.attr),
+        })
+    }
+
+    async fn setattr(
+        &self,
+        _req: Request,
+        _inode: u64,
+        _fh: Option<u64>,
+        _set_attr: SetAttr,
+    ) -> fuse3::Result<ReplyAttr> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn readlink(&self, _req: Request, inode: u64) -> fuse3::Result<ReplyData> {
+        let data = self.fs.readlink(inode).await.map_err(errno)?;
+        Ok(ReplyData { data })
+    }
+
+    async fn open(&self, _req: Request, inode: u64, flags: u32) -> fuse3::Result<ReplyOpen> {
+        let opened = self.fs.open(inode, flags).await.map_err(errno)?;
+        let flags = if opened.keep_cache {
+            FOPEN_KEEP_CACHE
+        } else {
+            0
+        };
+        Ok(ReplyOpen {
+            fh: opened.fh,
+            flags,
+        })
+    }
+
+    async fn read(
+        &self,
+        _req: Request,
+        _inode: u64,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> fuse3::Result<ReplyData> {
+        let data = self.fs.read(fh, offset, size).await.map_err(errno)?;
+        Ok(ReplyData { data })
+    }
+
+    async fn release(
+        &self,
+        _req: Request,
+        _inode: u64,
+        fh: u64,
+        _flags: u32,
+        _lock_owner: u64,
+        _flush: bool,
+    ) -> fuse3::Result<()> {
+        self.fs.release(fh);
+        Ok(())
+    }
+
+    async fn flush(
+        &self,
+        _req: Request,
+        _inode: u64,
+        _fh: u64,
+        _lock_owner: u64,
+    ) -> fuse3::Result<()> {
+        Ok(())
+    }
+
+    async fn fsync(
+        &self,
+        _req: Request,
+        _inode: u64,
+        _fh: u64,
+        _datasync: bool,
+    ) -> fuse3::Result<()> {
+        Ok(())
+    }
+
+    async fn statfs(&self, _req: Request, _inode: u64) -> fuse3::Result<ReplyStatFs> {
+        let s = self.fs.statfs();
+        Ok(ReplyStatFs {
+            blocks: s.blocks,
+            bfree: s.blocks_free,
+            bavail: s.blocks_free,
+            files: s.files,
+            ffree: s.files_free,
+            bsize: s.block_size,
+            namelen: s.name_max,
+            frsize: s.block_size,
+        })
+    }
+
+    async fn opendir(&self, _req: Request, inode: u64, _flags: u32) -> fuse3::Result<ReplyOpen> {
+        let fh = self.fs.opendir(inode).map_err(errno)?;
+        Ok(ReplyOpen { fh, flags: 0 })
+    }
+
+    async fn readdir<'a>(
+        &'a self,
+        _req: Request,
+        parent: u64,
+        fh: u64,
+        offset: i64,
+    ) -> fuse3::Result<ReplyDirectory<impl Stream<Item = fuse3::Result<DirectoryEntry>> + Send + 'a>>
+    {
+        let items = self
+            .fs
+            .readdir(parent, fh, offset.max(0) as u64)
+            .await
+            .map_err(errno)?;
+        let fs = self.fs.clone();
+        let entries = items.into_iter().map(move |item| {
+            // d_ino is informational in plain readdir; no kernel reference is taken.
+            let inode = fs
+                .dir_item_entry(parent, &item, false)
+                .map(|e| e.attr.ino)
+                .unwrap_or(0);
+            Ok(DirectoryEntry {
+                inode,
+                kind: file_type(item.kind),
+                name: item.name.into(),
+                offset: item.next_offset as i64,
+            })
+        });
+        Ok(ReplyDirectory {
+            entries: futures_util::stream::iter(entries),
+        })
+    }
+
+    async fn readdirplus<'a>(
+        &'a self,
+        _req: Request,
+        parent: u64,
+        fh: u64,
+        offset: u64,
+        _lock_owner: u64,
+    ) -> fuse3::Result<
+        ReplyDirectoryPlus<impl Stream<Item = fuse3::Result<DirectoryEntryPlus>> + Send + 'a>,
+    > {
+        let items = self.fs.readdir(parent, fh, offset).await.map_err(errno)?;
+        Ok(ReplyDirectoryPlus {
+            entries: PlusEntries::new(self.fs.clone(), parent, items),
+        })
+    }
+
+    async fn releasedir(
+        &self,
+        _req: Request,
+        _inode: u64,
+        fh: u64,
+        _flags: u32,
+    ) -> fuse3::Result<()> {
+        self.fs.releasedir(fh);
+        Ok(())
+    }
+
+    async fn access(&self, _req: Request, _inode: u64, mask: u32) -> fuse3::Result<()> {
+        if mask as i32 & libc::W_OK != 0 {
+            return Err(errno(FsError::ReadOnly));
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        _req: Request,
+        _parent: u64,
+        _name: &OsStr,
+        _mode: u32,
+        _flags: u32,
+    ) -> fuse3::Result<ReplyCreated> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn mkdir(
+        &self,
+        _req: Request,
+        _parent: u64,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+    ) -> fuse3::Result<ReplyEntry> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn unlink(&self, _req: Request, _parent: u64, _name: &OsStr) -> fuse3::Result<()> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn rmdir(&self, _req: Request, _parent: u64, _name: &OsStr) -> fuse3::Result<()> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn rename(
+        &self,
+        _req: Request,
+        _parent: u64,
+        _name: &OsStr,
+        _new_parent: u64,
+        _new_name: &OsStr,
+    ) -> fuse3::Result<()> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn symlink(
+        &self,
+        _req: Request,
+        _parent: u64,
+        _name: &OsStr,
+        _link: &OsStr,
+    ) -> fuse3::Result<ReplyEntry> {
+        Err(errno(FsError::ReadOnly))
+    }
+
+    async fn write(
+        &self,
+        _req: Request,
+        _inode: u64,
+        _fh: u64,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: u32,
+        _flags: u32,
+    ) -> fuse3::Result<ReplyWrite> {
+        Err(errno(FsError::ReadOnly))
+    }
+}
+
+/// readdirplus entries. Each entry the kernel receives counts as a lookup, but fuse3 polls
+/// one entry more than fits in the reply and drops it. So an entry's reference is taken
+/// when it is produced and given back if the stream is dropped before the next poll, which
+/// is exactly when that entry was not sent.
+struct PlusEntries<C: ObjectClient> {
+    fs: Arc<Filesystem<C>>,
+    parent: u64,
+    items: std::vec::IntoIter<DirItem>,
+    /// Produced, counted, and not yet known to be sent.
+    pending: Option<u64>,
+}
+
+impl<C: ObjectClient> PlusEntries<C> {
+    fn new(fs: Arc<Filesystem<C>>, parent: u64, items: Vec<DirItem>) -> Self {
+        PlusEntries {
+            fs,
+            parent,
+            items: items.into_iter(),
+            pending: None,
+        }
+    }
+}
+
+impl<C: ObjectClient> Stream for PlusEntries<C> {
+    type Item = fuse3::Result<DirectoryEntryPlus>;
+
+    fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.pending = None; // polled again: the previous entry was sent
+        loop {
+            let Some(item) = this.items.next() else {
+                return Poll::Ready(None);
+            };
+            let counted = item.name != "." && item.name != "..";
+            let Ok(entry) = this.fs.dir_item_entry(this.parent, &item, counted) else {
+                continue; // vanished from the table meanwhile: skip rather than fail
+            };
+            if counted {
+                this.pending = Some(entry.attr.ino);
+            }
+            return Poll::Ready(Some(Ok(DirectoryEntryPlus {
+                inode: entry.attr.ino,
+                generation: 0,
+                kind: file_type(item.kind),
+                name: item.name.into(),
+                offset: item.next_offset as i64,
+                attr: file_attr(&entry.attr),
+                entry_ttl: entry.ttl,
+                attr_ttl: entry.ttl,
+            })));
+        }
+    }
+}
+
+impl<C: ObjectClient> Drop for PlusEntries<C> {
+    fn drop(&mut self) {
+        if let Some(ino) = self.pending.take() {
+            self.fs.forget(ino, 1);
+        }
+    }
+}
+
+/// A mounted filesystem.
+pub struct MountHandle {
+    session: Option<fuse3::raw::MountHandle>,
+    mountpoint: PathBuf,
+}
+
+impl MountHandle {
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Completes when the kernel ends the session (e.g. `fusermount3 -u` from outside).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        match self.session.as_mut() {
+            Some(session) => session.await,
+            None => Ok(()),
+        }
+    }
+
+    /// Unmount and wait (bounded) for the session to end. The unmount is lazy
+    /// (`MNT_DETACH`): a busy mount (a shell with its cwd inside) is detached at once instead
+    /// of failing, so nothing stale is left behind.
+    pub async fn unmount(mut self) -> std::io::Result<()> {
+        let result = lazy_unmount(&self.mountpoint).await;
+        if let Some(mut session) = self.session.take() {
+            // With nothing open, the session ends right away; with open files it would wait
+            // for them to close, which a shutting-down daemon does not do.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
+            // fuse3's handle unmounts again on drop unless its session has ended; that second
+            // unmount can only fail harmlessly, but there is no reason to try it.
+            std::mem::forget(session);
+        }
+        result
+    }
+}
+
+/// Detach the mount at `path`: `umount2(MNT_DETACH)` as root, `fusermount3 -uz` otherwise.
+pub async fn lazy_unmount(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::umount2(c_path.as_ptr(), libc::MNT_DETACH) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EINVAL) {
+        return Ok(()); // not mounted (any more)
+    }
+    let status = tokio::process::Command::new("fusermount3")
+        .arg("-uz")
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(err),
+    }
+}
+
+/// Mount `fs` at `mountpoint`. As root this mounts directly; otherwise through
+/// `fusermount3` (which must be installed).
+pub async fn mount<C: ObjectClient>(
+    fs: Filesystem<C>,
+    mountpoint: &Path,
+    config: &MountConfig,
+) -> std::io::Result<MountHandle> {
+    let mut options = MountOptions::default();
+    let fs_name = if config.fs_name.is_empty() {
+        "mountd"
+    } else {
+        config.fs_name.as_str()
+    };
+    options
+        .fs_name(fs_name)
+        .allow_other(config.allow_other)
+        .allow_root(config.allow_root)
+        .read_only(config.read_only)
+        .default_permissions(config.default_permissions)
+        // FUSE 3 mounts over non-empty directories (s3fs ignores `nonempty` since 1.97).
+        .nonempty(true);
+    let adapter = FuseAdapter::new(Arc::new(fs));
+    let session = fuse3::raw::Session::new(options);
+    // SAFETY: geteuid has no preconditions.
+    let session = if unsafe { libc::geteuid() } == 0 {
+        session.mount(adapter, mountpoint).await?
+    } else {
+        session.mount_with_unprivileged(adapter, mountpoint).await?
+    };
+    Ok(MountHandle {
+        session: Some(session),
+        mountpoint: mountpoint.to_path_buf(),
+    })
+}

@@ -1,0 +1,341 @@
+//! Reading one open file: ranged GETs near what is asked, with a simple readahead.
+//!
+//! One background fetch per handle streams the object from where reading started, in
+//! windows that grow while reads stay sequential: the first window is
+//! [`ReadConfig::initial_window`] (1 MiB) at the start of a file, and only what is asked
+//! (at least [`ReadConfig::seek_window`]) after a jump, so random reads do not pull in
+//! megabytes they never use. Each next window is twice the last, up to
+//! [`ReadConfig::max_window`], and is requested once the reader has consumed half of the
+//! previous one, so its first bytes arrive while the rest of the previous window is read.
+//! The bytes in flight between the fetch and the reader are capped by
+//! [`ReadConfig::stream_budget`], which bounds memory per handle and means a reader that stops
+//! early leaves at most that much fetched for nothing.
+//!
+//! The kernel sends readahead requests concurrently, so reads of one handle can arrive a
+//! little out of order. Bytes already received are kept for a while
+//! ([`ReadConfig::keep_behind`]), and a read slightly ahead of the stream
+//! ([`ReadConfig::reorder_distance`]) waits for the stream instead of restarting it.
+//!
+//! Every GET carries `If-Match` with the ETag seen at open: if the object is replaced while
+//! it is read, the read fails instead of mixing old and new bytes. A body that breaks off is
+//! resumed from where it stopped, a bounded number of times.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use s3client::{ByteRange, GetRequest, ObjectClient, S3Error};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::error::{FsError, Result};
+
+#[derive(Debug, Clone)]
+pub struct ReadConfig {
+    pub initial_window: u64,
+    pub seek_window: u64,
+    pub max_window: u64,
+    pub stream_budget: usize,
+    pub reorder_distance: u64,
+    pub keep_behind: u64,
+    /// Times a broken body is resumed before the read fails.
+    pub resume_attempts: u32,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        ReadConfig {
+            initial_window: 1 << 20,
+            // The kernel's own readahead asks for 128 KiB at a time.
+            seek_window: 128 << 10,
+            max_window: 64 << 20,
+            stream_budget: 16 << 20,
+            reorder_distance: 4 << 20,
+            keep_behind: 2 << 20,
+            resume_attempts: 3,
+        }
+    }
+}
+
+/// The object a handle reads, as seen at open.
+#[derive(Debug, Clone)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+pub struct Reader<C: ObjectClient> {
+    client: Arc<C>,
+    object: ObjectVersion,
+    config: ReadConfig,
+    /// Received bytes covering `buf_start..buf_end`, in order.
+    buf: VecDeque<Bytes>,
+    buf_start: u64,
+    buf_end: u64,
+    fetch: Option<Fetch>,
+    /// The furthest byte handed to the kernel.
+    high_water: u64,
+}
+
+/// A running background fetch; dropping it stops the fetch.
+struct Fetch {
+    rx: mpsc::UnboundedReceiver<Result<Bytes>>,
+    budget: Arc<Semaphore>,
+    consumed: watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl<C: ObjectClient> Reader<C> {
+    pub fn new(client: Arc<C>, object: ObjectVersion, config: ReadConfig) -> Self {
+        Reader {
+            client,
+            object,
+            config,
+            buf: VecDeque::new(),
+            buf_start: 0,
+            buf_end: 0,
+            fetch: None,
+            high_water: 0,
+        }
+    }
+
+    /// Up to `size` bytes at `offset`; fewer only at the end of the object.
+    pub async fn read(&mut self, offset: u64, size: u32) -> Result<Bytes> {
+        let end = offset.saturating_add(u64::from(size)).min(self.object.size);
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        let reachable = offset >= self.buf_start
+            && offset <= self.buf_end + self.config.reorder_distance
+            && (self.fetch.is_some() || end <= self.buf_end);
+        if !reachable {
+            self.restart(offset, end - offset);
+        }
+        while self.buf_end < end {
+            let Some(fetch) = self.fetch.as_mut() else {
+                return Err(FsError::S3(S3Error::InvalidResponse(
+                    "read past the fetched range".into(),
+                )));
+            };
+            match fetch.rx.recv().await {
+                Some(Ok(chunk)) => {
+                    fetch
+                        .budget
+                        .add_permits(budget_cost(chunk.len(), self.config.stream_budget));
+                    self.buf_end += chunk.len() as u64;
+                    self.buf.push_back(chunk);
+                }
+                Some(Err(e)) => {
+                    self.reset();
+                    return Err(e);
+                }
+                None => {
+                    self.reset();
+                    return Err(FsError::S3(S3Error::InvalidResponse(format!(
+                        "{}: the object ended before its size of {} bytes",
+                        self.object.key, self.object.size
+                    ))));
+                }
+            }
+        }
+        let data = self.copy_out(offset, end);
+        self.high_water = self.high_water.max(end);
+        if let Some(fetch) = &self.fetch {
+            fetch.consumed.send_replace(self.high_water);
+        }
+        self.trim();
+        Ok(data)
+    }
+
+    /// Drop everything and start a fetch at `offset`.
+    fn restart(&mut self, offset: u64, wanted: u64) {
+        self.reset();
+        self.buf_start = offset;
+        self.buf_end = offset;
+        // A fresh sequential start (offset 0, or just where the last read ended) gets the
+        // sequential window; a jump gets what is asked plus a little.
+        let window = if offset == 0 || offset == self.high_water {
+            self.config.initial_window
+        } else {
+            self.config.seek_window
+        }
+        .max(wanted);
+        self.high_water = offset;
+        self.fetch = Some(self.spawn_fetch(offset, window));
+    }
+
+    fn reset(&mut self) {
+        self.fetch = None;
+        self.buf.clear();
+        self.buf_start = self.buf_end;
+    }
+
+    fn spawn_fetch(&self, start: u64, first_window: u64) -> Fetch {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = Arc::new(Semaphore::new(self.config.stream_budget));
+        let (consumed, consumed_rx) = watch::channel(start);
+        let job = FetchJob {
+            client: self.client.clone(),
+            object: self.object.clone(),
+            config: self.config.clone(),
+            tx,
+            budget: budget.clone(),
+            consumed: consumed_rx,
+        };
+        let task = tokio::spawn(job.run(start, first_window));
+        Fetch {
+            rx,
+            budget,
+            consumed,
+            task,
+        }
+    }
+
+    fn copy_out(&self, offset: u64, end: u64) -> Bytes {
+        let mut pos = self.buf_start;
+        let mut out: Option<BytesMut> = None;
+        for chunk in &self.buf {
+            let chunk_end = pos + chunk.len() as u64;
+            if chunk_end > offset && pos < end {
+                let from = offset.saturating_sub(pos) as usize;
+                let to = (end.min(chunk_end) - pos) as usize;
+                if out.is_none() && pos <= offset && chunk_end >= end {
+                    return chunk.slice(from..to); // within one chunk: no copy
+                }
+                out.get_or_insert_with(|| BytesMut::with_capacity((end - offset) as usize))
+                    .extend_from_slice(&chunk[from..to]);
+            }
+            if chunk_end >= end {
+                break;
+            }
+            pos = chunk_end;
+        }
+        out.map(BytesMut::freeze).unwrap_or_default()
+    }
+
+    /// Forget bytes well behind the furthest read.
+    fn trim(&mut self) {
+        let keep_from = self.high_water.saturating_sub(self.config.keep_behind);
+        while let Some(front) = self.buf.front() {
+            let front_end = self.buf_start + front.len() as u64;
+            if front_end > keep_from {
+                break;
+            }
+            self.buf_start = front_end;
+            self.buf.pop_front();
+        }
+    }
+}
+
+/// Permits a chunk takes from the budget (a chunk bigger than the budget takes all of it).
+fn budget_cost(len: usize, budget: usize) -> usize {
+    len.min(budget).min(u32::MAX as usize)
+}
+
+struct FetchJob<C: ObjectClient> {
+    client: Arc<C>,
+    object: ObjectVersion,
+    config: ReadConfig,
+    tx: mpsc::UnboundedSender<Result<Bytes>>,
+    budget: Arc<Semaphore>,
+    consumed: watch::Receiver<u64>,
+}
+
+impl<C: ObjectClient> FetchJob<C> {
+    async fn run(mut self, start: u64, first_window: u64) {
+        let mut pos = start;
+        let mut window = first_window.max(1);
+        while pos < self.object.size {
+            let window_start = pos;
+            let end = pos.saturating_add(window).min(self.object.size);
+            if let Err(e) = self.fetch_range(&mut pos, end).await {
+                let _ = self.tx.send(Err(e));
+                return;
+            }
+            if self.tx.is_closed() {
+                return;
+            }
+            // Ask for the next window once half of this one has been read.
+            let halfway = window_start + (end - window_start) / 2;
+            if self.consumed.wait_for(|c| *c >= halfway).await.is_err() {
+                return; // the reader is gone
+            }
+            window = window.saturating_mul(2).min(self.config.max_window);
+        }
+    }
+
+    /// Stream `*pos..end` into the channel, resuming a broken body where it stopped.
+    async fn fetch_range(&mut self, pos: &mut u64, end: u64) -> Result<()> {
+        let mut resumes = 0;
+        loop {
+            match self.stream_once(pos, end).await {
+                Ok(()) if *pos >= end || self.tx.is_closed() => return Ok(()),
+                Ok(()) => {} // body ended early: resume
+                Err(e) if is_resumable(&e) => {}
+                Err(e) => return Err(e),
+            }
+            resumes += 1;
+            if resumes > self.config.resume_attempts {
+                return Err(FsError::S3(S3Error::Transport(format!(
+                    "{}: the body broke off {} times at byte {}",
+                    self.object.key, resumes, *pos
+                ))));
+            }
+            tracing::debug!(key = %self.object.key, pos = *pos, "resuming a broken GET");
+        }
+    }
+
+    async fn stream_once(&mut self, pos: &mut u64, end: u64) -> Result<()> {
+        let response = self
+            .client
+            .get_object(GetRequest {
+                key: self.object.key.clone(),
+                range: Some(ByteRange::new(*pos, end)),
+                if_match: self.object.etag.clone(),
+            })
+            .await
+            .map_err(map_get_error)?;
+        let mut body = response.body;
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(FsError::S3)?;
+            let room = end - *pos;
+            if chunk.len() as u64 > room {
+                chunk.truncate(room as usize); // never trust a server to stop where asked
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            let permits = budget_cost(chunk.len(), self.config.stream_budget);
+            match self.budget.acquire_many(permits as u32).await {
+                Ok(p) => p.forget(),
+                Err(_) => return Ok(()),
+            }
+            *pos += chunk.len() as u64;
+            if self.tx.send(Ok(chunk)).is_err() {
+                return Ok(()); // the reader is gone
+            }
+            if *pos >= end {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_resumable(e: &FsError) -> bool {
+    matches!(e, FsError::S3(s) if s.is_retryable())
+}
+
+fn map_get_error(e: S3Error) -> FsError {
+    match e {
+        S3Error::PreconditionFailed(_) => FsError::ObjectChanged,
+        other => FsError::S3(other),
+    }
+}
