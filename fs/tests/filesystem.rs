@@ -1,0 +1,481 @@
+//! The filesystem over an in-memory bucket: names, kinds, contents, caching, errors.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use s3client::mock::{MockClient, MockObject, Op};
+use s3client::{ErrorDetails, S3Error};
+use s3fs_core::{Filesystem, FsConfig, FsError, Kind, ReadConfig, ROOT_INO};
+
+fn config() -> FsConfig {
+    FsConfig {
+        uid: 1000,
+        gid: 1000,
+        metadata_ttl: Duration::from_secs(60),
+        negative_ttl: Duration::from_secs(60),
+        ..FsConfig::default()
+    }
+}
+
+fn fs_over(c: &MockClient) -> Filesystem<MockClient> {
+    Filesystem::new(c.clone(), config())
+}
+
+/// Resolve a path from the root, one lookup per component.
+async fn lookup_path(fs: &Filesystem<MockClient>, path: &str) -> Result<s3fs_core::Entry, FsError> {
+    let mut ino = ROOT_INO;
+    let mut entry = fs.getattr(ROOT_INO).await?;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        entry = fs.lookup(ino, part).await?;
+        ino = entry.attr.ino;
+    }
+    Ok(entry)
+}
+
+async fn read_all(fs: &Filesystem<MockClient>, ino: u64, chunk: u32) -> Result<Vec<u8>, FsError> {
+    let fh = fs.open(ino, libc::O_RDONLY as u32).await?.fh;
+    let mut out = Vec::new();
+    loop {
+        let data = fs.read(fh, out.len() as u64, chunk).await?;
+        if data.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&data);
+    }
+    fs.release(fh);
+    Ok(out)
+}
+
+async fn list(fs: &Filesystem<MockClient>, ino: u64) -> Vec<(String, Kind)> {
+    let fh = fs.opendir(ino).unwrap();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let items = fs.readdir(ino, fh, offset).await.unwrap();
+        // The kernel takes a few entries at a time: emulate small reads.
+        let Some(first) = items.first() else { break };
+        let _ = first;
+        for item in items.iter().take(3) {
+            out.push((item.name.clone(), item.kind));
+            offset = item.next_offset;
+        }
+    }
+    fs.releasedir(fh);
+    out
+}
+
+/// Every path below the root: kind and, for files, content.
+async fn walk(fs: &Filesystem<MockClient>) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(ROOT_INO, String::new())];
+    while let Some((ino, path)) = stack.pop() {
+        for (name, kind) in list(fs, ino).await {
+            if name == "." || name == ".." {
+                continue;
+            }
+            let child = fs.lookup(ino, &name).await.unwrap();
+            assert_eq!(
+                child.attr.kind, kind,
+                "readdir and lookup disagree on {path}{name}"
+            );
+            let child_path = format!("{path}{name}");
+            match kind {
+                Kind::Directory => {
+                    out.insert(format!("{child_path}/"), None);
+                    stack.push((child.attr.ino, format!("{child_path}/")));
+                }
+                _ => {
+                    let data = read_all(fs, child.attr.ino, 4096).await.unwrap();
+                    assert_eq!(data.len() as u64, child.attr.size);
+                    out.insert(child_path, Some(data));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn model_repository_tree_and_contents() {
+    let c = MockClient::new();
+    c.put("m/config.pbtxt", "name: \"m\"");
+    c.put("m/1/model.onnx", vec![7u8; 300_000]);
+    c.put("m/2/", "");
+    c.put_object(
+        "m/3/",
+        MockObject::new("").content_type("application/x-directory"),
+    );
+    c.put("odd/a b+c%d é.txt", "odd");
+    c.put("zero", "");
+    let fs = fs_over(&c);
+    let tree = walk(&fs).await;
+    let want: BTreeMap<String, Option<Vec<u8>>> = [
+        ("m/", None),
+        ("m/1/", None),
+        ("m/1/model.onnx", Some(vec![7u8; 300_000])),
+        ("m/2/", None),
+        ("m/3/", None),
+        ("m/config.pbtxt", Some(b"name: \"m\"".to_vec())),
+        ("odd/", None),
+        ("odd/a b+c%d é.txt", Some(b"odd".to_vec())),
+        ("zero", Some(vec![])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(tree, want);
+}
+
+#[tokio::test]
+async fn directory_wins_over_a_file_of_the_same_name() {
+    let c = MockClient::new();
+    c.put("out", "i am a file");
+    c.put("out/shadow.txt", "child");
+    c.put("logs/", "");
+    c.put("logs", "another file");
+    let fs = fs_over(&c);
+    assert_eq!(
+        list(&fs, ROOT_INO).await,
+        vec![
+            (".".into(), Kind::Directory),
+            ("..".into(), Kind::Directory),
+            ("logs".into(), Kind::Directory),
+            ("out".into(), Kind::Directory),
+        ]
+    );
+    // Cold lookups (no listing first) apply the same rule.
+    let cold = fs_over(&c);
+    assert_eq!(
+        lookup_path(&cold, "out").await.unwrap().attr.kind,
+        Kind::Directory
+    );
+    assert_eq!(
+        lookup_path(&cold, "logs").await.unwrap().attr.kind,
+        Kind::Directory
+    );
+    let child = lookup_path(&cold, "out/shadow.txt").await.unwrap();
+    assert_eq!(
+        read_all(&cold, child.attr.ino, 100).await.unwrap(),
+        b"child"
+    );
+}
+
+#[tokio::test]
+async fn implicit_directories_resolve_on_first_access() {
+    let c = MockClient::new();
+    c.put("a/b/c/d/file.txt", "deep");
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "a/b/c/d/file.txt").await.unwrap();
+    assert_eq!((e.attr.kind, e.attr.size), (Kind::File, 4));
+    for d in ["a", "a/b", "a/b/c", "a/b/c/d"] {
+        assert_eq!(
+            lookup_path(&fs, d).await.unwrap().attr.kind,
+            Kind::Directory
+        );
+    }
+    assert!(matches!(
+        lookup_path(&fs, "a/nope").await,
+        Err(FsError::NotFound)
+    ));
+    assert!(matches!(
+        lookup_path(&fs, "a/b/c/d/file.txt/x").await,
+        Err(FsError::NotADirectory)
+    ));
+}
+
+#[tokio::test]
+async fn large_directories_are_listed_completely_in_pages() {
+    let c = MockClient::new();
+    for i in 0..1500 {
+        c.put(&format!("many/f{i:05}"), i.to_string());
+    }
+    c.put("many/zz-dir/x", "1");
+    let fs = fs_over(&c);
+    let dir = lookup_path(&fs, "many").await.unwrap();
+    let before = c.counters().list.load(Relaxed);
+    let names = list(&fs, dir.attr.ino).await;
+    assert_eq!(names.len(), 2 + 1501);
+    assert_eq!(
+        names.last().unwrap(),
+        &("zz-dir".to_string(), Kind::Directory)
+    );
+    assert_eq!(
+        c.counters().list.load(Relaxed) - before,
+        2,
+        "1501 entries are two LIST pages"
+    );
+    // The listing fed the cache: stat of every entry costs no request.
+    let (heads, lists) = (
+        c.counters().head.load(Relaxed),
+        c.counters().list.load(Relaxed),
+    );
+    for i in (0..1500).step_by(97) {
+        let e = fs.lookup(dir.attr.ino, &format!("f{i:05}")).await.unwrap();
+        assert_eq!(e.attr.size, i.to_string().len() as u64);
+    }
+    assert!(matches!(
+        fs.lookup(dir.attr.ino, "missing").await,
+        Err(FsError::NotFound)
+    ));
+    assert_eq!(
+        (
+            c.counters().head.load(Relaxed),
+            c.counters().list.load(Relaxed)
+        ),
+        (heads, lists)
+    );
+}
+
+#[tokio::test]
+async fn s3fs_metadata_gives_mode_owner_and_mtime() {
+    let c = MockClient::new();
+    c.put_object(
+        "f",
+        MockObject::new("x")
+            .meta("mode", "33188")
+            .meta("uid", "42")
+            .meta("gid", "43")
+            .meta("mtime", "1000"),
+    );
+    c.put_object("d/", MockObject::new("").meta("mode", "16832")); // dir 0700
+    c.put("plain", "y");
+    let fs = fs_over(&c);
+    let f = lookup_path(&fs, "f").await.unwrap().attr;
+    assert_eq!((f.perm, f.uid, f.gid), (0o644, 42, 43));
+    assert_eq!(f.mtime, std::time::UNIX_EPOCH + Duration::from_secs(1000));
+    let d = lookup_path(&fs, "d").await.unwrap().attr;
+    assert_eq!((d.kind, d.perm), (Kind::Directory, 0o700));
+    let p = lookup_path(&fs, "plain").await.unwrap().attr;
+    assert_eq!((p.perm, p.uid, p.gid), (0o644, 1000, 1000));
+    // A later listing of the same content does not wipe what the HEAD found.
+    let _ = list(&fs, ROOT_INO).await;
+    let f = lookup_path(&fs, "f").await.unwrap().attr;
+    assert_eq!(f.uid, 42);
+}
+
+#[tokio::test]
+async fn reads_fetch_near_what_is_asked() {
+    let c = MockClient::new();
+    let data: Vec<u8> = (0..48u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    c.put("big", data.clone());
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "big").await.unwrap();
+    let got = read_all(&fs, e.attr.ino, 128 * 1024).await.unwrap();
+    assert!(got == data, "content differs");
+    let fetched = c.counters().get_bytes.load(Relaxed);
+    assert_eq!(
+        fetched,
+        data.len() as u64,
+        "a sequential read fetches each byte once"
+    );
+    let gets = c.counters().get.load(Relaxed);
+    assert!(gets <= 8, "windows grow: {gets} GETs for 48 MiB");
+
+    // A random read fetches what is asked plus a little, not the rest of the file.
+    let before = c.counters().get_bytes.load(Relaxed);
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    let piece = fs.read(fh, 20 << 20, 4096).await.unwrap();
+    assert_eq!(&piece[..], &data[20 << 20..(20 << 20) + 4096]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let random = c.counters().get_bytes.load(Relaxed) - before;
+    assert!(
+        random <= 256 << 10,
+        "a 4 KiB random read fetched {random} bytes"
+    );
+    fs.release(fh);
+}
+
+#[tokio::test]
+async fn out_of_order_reads_do_not_restart_the_stream() {
+    let c = MockClient::new();
+    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i % 253) as u8).collect();
+    c.put("f", data.clone());
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "f").await.unwrap();
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    let k = 128u64 << 10;
+    // The kernel's async readahead: 0, then 2k before k, and so on.
+    for (a, b) in [(0, 1), (2, 1), (4, 3), (6, 5)] {
+        for i in [a, b] {
+            let got = fs.read(fh, i * k, k as u32).await.unwrap();
+            assert_eq!(&got[..], &data[(i * k) as usize..((i + 1) * k) as usize]);
+        }
+    }
+    assert_eq!(
+        c.counters().get.load(Relaxed),
+        1,
+        "one stream served the shuffled reads"
+    );
+    fs.release(fh);
+}
+
+#[tokio::test]
+async fn tiny_and_empty_files_and_reads_past_the_end() {
+    let c = MockClient::new();
+    c.put("zero", "");
+    c.put("one", "x");
+    let fs = fs_over(&c);
+    let zero = lookup_path(&fs, "zero").await.unwrap();
+    let gets = c.counters().get.load(Relaxed);
+    assert_eq!(read_all(&fs, zero.attr.ino, 4096).await.unwrap(), b"");
+    assert_eq!(
+        c.counters().get.load(Relaxed),
+        gets,
+        "an empty file needs no GET"
+    );
+    let one = lookup_path(&fs, "one").await.unwrap();
+    let fh = fs
+        .open(one.attr.ino, libc::O_RDONLY as u32)
+        .await
+        .unwrap()
+        .fh;
+    assert_eq!(&fs.read(fh, 0, 4096).await.unwrap()[..], b"x");
+    assert!(fs.read(fh, 1, 4096).await.unwrap().is_empty());
+    assert!(fs.read(fh, 100, 4096).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_replaced_object_fails_the_read_instead_of_mixing_versions() {
+    let c = MockClient::new();
+    c.put("f", vec![1u8; 4 << 20]);
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "f").await.unwrap();
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    c.put("f", vec![2u8; 4 << 20]);
+    // Far from anything prefetched, so a new GET with If-Match is needed.
+    let err = fs.read(fh, 3 << 20, 4096).await.unwrap_err();
+    assert!(matches!(err, FsError::ObjectChanged), "{err:?}");
+    assert_eq!(err.errno(), libc::ESTALE);
+}
+
+#[tokio::test]
+async fn server_errors_become_errno_and_the_next_call_recovers() {
+    let c = MockClient::new();
+    c.put("f", "data");
+    let fs = fs_over(&c);
+    c.fail_next(Op::Head, MockClient::server_error());
+    let err = lookup_path(&fs, "f").await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO);
+    let e = lookup_path(&fs, "f").await.unwrap();
+    c.fail_next(
+        Op::Get,
+        S3Error::AccessDenied(ErrorDetails {
+            status: 403,
+            ..Default::default()
+        }),
+    );
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    assert_eq!(fs.read(fh, 0, 10).await.unwrap_err().errno(), libc::EACCES);
+    assert_eq!(&fs.read(fh, 0, 10).await.unwrap()[..], b"data");
+}
+
+#[tokio::test]
+async fn missing_names_are_cached_negatively() {
+    let c = MockClient::new();
+    c.put("d/x", "1");
+    let fs = fs_over(&c);
+    let d = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    assert!(matches!(fs.lookup(d, "nope").await, Err(FsError::NotFound)));
+    let calls = c.counters().head.load(Relaxed) + c.counters().list.load(Relaxed);
+    assert!(matches!(fs.lookup(d, "nope").await, Err(FsError::NotFound)));
+    assert_eq!(
+        c.counters().head.load(Relaxed) + c.counters().list.load(Relaxed),
+        calls
+    );
+}
+
+#[tokio::test]
+async fn attributes_are_rechecked_after_the_ttl() {
+    let c = MockClient::new();
+    c.put("f", "abc");
+    let fs = Filesystem::with_read_config(
+        c.clone(),
+        FsConfig {
+            metadata_ttl: Duration::ZERO,
+            negative_ttl: Duration::ZERO,
+            ..config()
+        },
+        ReadConfig::default(),
+    );
+    let e = lookup_path(&fs, "f").await.unwrap();
+    c.put("f", "abcdef");
+    assert_eq!(fs.getattr(e.attr.ino).await.unwrap().attr.size, 6);
+    c.remove("f");
+    assert!(matches!(
+        fs.getattr(e.attr.ino).await,
+        Err(FsError::NotFound)
+    ));
+    assert!(matches!(
+        lookup_path(&fs, "f").await,
+        Err(FsError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn writes_are_refused_on_this_read_only_mount() {
+    let c = MockClient::new();
+    c.put("f", "abc");
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "f").await.unwrap();
+    for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_RDONLY | libc::O_TRUNC] {
+        assert!(matches!(
+            fs.open(e.attr.ino, flags as u32).await,
+            Err(FsError::ReadOnly)
+        ));
+    }
+    let d = lookup_path(&fs, "").await.unwrap();
+    assert!(matches!(
+        fs.open(d.attr.ino, 0).await,
+        Err(FsError::IsADirectory)
+    ));
+}
+
+#[tokio::test]
+async fn symlinks_written_by_s3fs_read_back_as_symlinks() {
+    let c = MockClient::new();
+    c.put_object(
+        "link",
+        MockObject::new("target/file").meta("mode", &(0o120777).to_string()),
+    );
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "link").await.unwrap();
+    assert_eq!(e.attr.kind, Kind::Symlink);
+    assert_eq!(&fs.readlink(e.attr.ino).await.unwrap()[..], b"target/file");
+}
+
+#[tokio::test]
+async fn a_prefix_mount_shows_only_what_is_below_it() {
+    let c = MockClient::new();
+    c.put("models/a/x", "1");
+    c.put("models/b", "2");
+    c.put("other/c", "3");
+    let fs = Filesystem::new(
+        c.clone(),
+        FsConfig {
+            prefix: "models/".into(),
+            ..config()
+        },
+    );
+    let tree = walk(&fs).await;
+    assert_eq!(tree.keys().cloned().collect::<Vec<_>>(), ["a/", "a/x", "b"]);
+}
+
+#[tokio::test]
+async fn readdir_references_are_counted_and_given_back() {
+    let c = MockClient::new();
+    c.put("d/a", "1");
+    c.put("d/b", "2");
+    let fs = fs_over(&c);
+    let d = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    let fh = fs.opendir(d).unwrap();
+    let items = fs.readdir(d, fh, 0).await.unwrap();
+    let a = items.iter().find(|i| i.name == "a").unwrap();
+    let first = fs.dir_item_entry(d, a, true).unwrap();
+    let again = fs.dir_item_entry(d, a, true).unwrap();
+    assert_eq!(first.attr.ino, again.attr.ino);
+    fs.forget(first.attr.ino, 2);
+    fs.releasedir(fh);
+    // Forgotten and unreferenced nodes stay usable as cache until evicted.
+    assert_eq!(fs.lookup(d, "a").await.unwrap().attr.ino, first.attr.ino);
+}
