@@ -144,6 +144,13 @@ fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+static TO_FILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether logs go to a file (so fatal messages are logged there as well as printed).
+pub fn logs_to_file() -> bool {
+    TO_FILE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Install the global subscriber. A second call (tests) keeps the first subscriber.
 pub fn init(s: &LogSettings) -> Result<LogHandle, String> {
     let filter = match std::env::var("RUST_LOG") {
@@ -162,6 +169,7 @@ pub fn init(s: &LogSettings) -> Result<LogHandle, String> {
                 )
             })?;
             let f = Arc::new(Mutex::new(f));
+            TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
             (
                 LogHandle {
                     file: Some((path.clone(), f.clone())),

@@ -38,9 +38,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
 }
 
-/// Print `PROGRAM: MESSAGE` on stderr, and log it (for `logfile=`).
+/// Print `PROGRAM: MESSAGE` on stderr, and log it too when the log goes to `logfile=`.
 fn report(program: &str, message: &str) {
-    tracing::error!("{message}");
+    if logging::logs_to_file() {
+        tracing::error!("{message}");
+    }
     eprintln!("{program}: {message}");
 }
 
@@ -235,9 +237,27 @@ async fn start(plan: &Plan, ctx: &PlanContext) -> Result<fuse::MountHandle, Star
         })
 }
 
+/// The URL of the bucket as requests address it.
 fn url_of(s3: &S3Config) -> String {
     let e = &s3.endpoint;
-    format!("{}://{}{}", e.scheme, e.authority(), e.base_path)
+    match s3.addressing {
+        s3client::Addressing::Path => {
+            format!(
+                "{}://{}{}/{}",
+                e.scheme,
+                e.authority(),
+                e.base_path,
+                s3.bucket
+            )
+        }
+        s3client::Addressing::VirtualHosted => format!(
+            "{}://{}.{}{}",
+            e.scheme,
+            s3.bucket,
+            e.authority(),
+            e.base_path
+        ),
+    }
 }
 
 /// The bucket check's failure, in words that say what to fix. Never contains secrets.
@@ -320,6 +340,7 @@ mod tests {
     fn cfg() -> S3Config {
         let mut c = S3Config::new(Endpoint::parse("http://127.0.0.1:9000").unwrap(), "bkt");
         c.region = "us-ashburn-1".into();
+        c.addressing = s3client::Addressing::Path;
         c
     }
 
@@ -342,7 +363,7 @@ mod tests {
         let m = describe_check_error(&c, &S3Error::Transport("connection refused".into()));
         assert_eq!(
             m,
-            "cannot connect to http://127.0.0.1:9000: connection refused"
+            "cannot connect to http://127.0.0.1:9000/bkt: connection refused"
         );
         let m = describe_check_error(&c, &S3Error::AccessDenied(d(403, "InvalidAccessKeyId")));
         assert!(m.contains("does not know this access key"), "{m}");
