@@ -971,4 +971,24 @@ mod tests {
         assert_eq!(region_from_host("compat.objectstorage"), None);
         assert_eq!(region_from_host("minio.local"), None);
     }
+
+    #[test]
+    fn readme_table_is_current() {
+        // mountd/README.md carries the generated table between two markers;
+        // MOUNTD_BLESS=1 cargo test -p mountd rewrites it.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (begin, end) = ("<!-- options:begin -->\n", "<!-- options:end -->");
+        let i = readme.find(begin).expect("begin marker") + begin.len();
+        let j = readme.find(end).expect("end marker");
+        let table = markdown_table();
+        if readme[i..j] != table {
+            if std::env::var_os("MOUNTD_BLESS").is_some() {
+                let new = format!("{}{table}{}", &readme[..i], &readme[j..]);
+                std::fs::write(path, new).unwrap();
+            } else {
+                panic!("mountd/README.md's option table is stale: run MOUNTD_BLESS=1 cargo test -p mountd");
+            }
+        }
+    }
 }
