@@ -289,8 +289,9 @@ impl S3Client {
             )
             .await?;
             log.bytes = body.len() as u64;
-            let doc = parse_list(&body)?;
+            let mut doc = parse_list(&body)?;
             let next = next_page(version, &doc, req)?;
+            drop_repeated_prefixes(version, &mut doc, req);
             Ok(ListPage {
                 objects: doc.objects,
                 common_prefixes: doc.common_prefixes,
@@ -308,7 +309,8 @@ impl S3Client {
 /// Where the next page starts, from a parsed page.
 ///
 /// V1: `NextMarker` when present, else the greater of the last key and the last common
-/// prefix (a V1 server sends `NextMarker` only with a delimiter). V2: the continuation token.
+/// prefix (a V1 server sends `NextMarker` only with a delimiter; moto sends a hash of the
+/// last key instead, which it accepts back as a marker). V2: the continuation token.
 /// A truncated page with no way on, or one that would not move forward, is an
 /// [`S3Error::InvalidResponse`]: never loop forever on a broken server.
 pub(crate) fn next_page(
@@ -341,8 +343,10 @@ pub(crate) fn next_page(
     if let Some(previous) = &req.continuation {
         let stuck = match version {
             ListVersion::V2 => next == *previous,
-            // Markers are keys: each page must start after the previous one.
-            ListVersion::V1 => next.as_str() <= previous.as_str(),
+            // A marker computed from the page's keys must move past the previous one. A
+            // NextMarker is compared for equality only: moto sends an opaque token there.
+            ListVersion::V1 if doc.next_marker.is_none() => next.as_str() <= previous.as_str(),
+            ListVersion::V1 => next == *previous,
         };
         if stuck {
             return Err(S3Error::InvalidResponse(format!(
@@ -351,6 +355,26 @@ pub(crate) fn next_page(
         }
     }
     Ok(Some(next))
+}
+
+/// V1 only: drop the common prefixes that the previous page already returned.
+///
+/// A marker that lies inside a common prefix P (P itself, or a key under P) can only come
+/// from a page that reported P. Garage's V1 NextMarker after a common prefix is a key inside
+/// it, so without this the next page reports P again (once per page when pages are small).
+/// Continuations are opaque (the previous page's `next`), which makes this rule exact.
+pub(crate) fn drop_repeated_prefixes(
+    version: ListVersion,
+    doc: &mut ListDocument,
+    req: &ListRequest,
+) {
+    if version != ListVersion::V1 {
+        return;
+    }
+    if let Some(marker) = &req.continuation {
+        doc.common_prefixes
+            .retain(|p| !marker.starts_with(p.as_str()));
+    }
 }
 
 impl ObjectClient for S3Client {
@@ -471,12 +495,50 @@ mod tests {
             next_page(V1, &doc(&["a"], &[], true), &req(Some("b"))),
             Err(S3Error::InvalidResponse(_))
         ));
+        // A NextMarker need not be a key (moto sends a hash), only different.
+        let mut d = doc(&["c"], &[], true);
+        d.next_marker = Some("0a1b".into());
+        assert_eq!(
+            next_page(V1, &d, &req(Some("b"))).unwrap().as_deref(),
+            Some("0a1b")
+        );
+        assert!(matches!(
+            next_page(V1, &d, &req(Some("0a1b"))),
+            Err(S3Error::InvalidResponse(_))
+        ));
         assert_eq!(
             next_page(V1, &doc(&["c"], &[], true), &req(Some("b")))
                 .unwrap()
                 .as_deref(),
             Some("c")
         );
+    }
+
+    #[test]
+    fn repeated_prefixes_are_dropped_in_v1() {
+        // Garage: page 1 ended with prefix odd/ and NextMarker "odd/ leading".
+        let mut d = doc(&["p"], &["odd/", "q/"], true);
+        drop_repeated_prefixes(ListVersion::V1, &mut d, &req(Some("odd/ leading")));
+        assert_eq!(d.common_prefixes, vec!["q/"]);
+        // AWS-style NextMarker = the prefix itself.
+        let mut d = doc(&[], &["odd/", "q/"], true);
+        drop_repeated_prefixes(ListVersion::V1, &mut d, &req(Some("odd/")));
+        assert_eq!(d.common_prefixes, vec!["q/"]);
+        // First page, V2, or a marker outside the prefix: untouched.
+        for (version, marker) in [
+            (ListVersion::V1, None),
+            (ListVersion::V2, Some("odd/x")),
+            (ListVersion::V1, Some("odd")),
+            (ListVersion::V1, Some("5b87564c")),
+        ] {
+            let mut d = doc(&[], &["odd/", "q/"], true);
+            drop_repeated_prefixes(version, &mut d, &req(marker));
+            assert_eq!(
+                d.common_prefixes,
+                vec!["odd/", "q/"],
+                "{version:?} {marker:?}"
+            );
+        }
     }
 
     #[test]
