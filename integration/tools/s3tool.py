@@ -26,13 +26,31 @@ import boto3
 from botocore.config import Config
 
 
+def _no_expect_on_empty_body(request, **_):
+    """Drop `Expect: 100-continue` from requests without a body.
+
+    With it, a boto3 PUT of an empty object to Garage 2.5.0 leaves the keep-alive connection
+    in a state where the next request on it gets no answer until botocore's 60 s read timeout
+    (then the retry on a new connection succeeds): seeding a model repository took a minute
+    per empty marker. `Expect` is not a signed header, so removing it keeps the signature."""
+    body = request.body
+    if body is None or isinstance(body, (bytes, bytearray, str)):
+        empty = not body
+    else:  # a seekable stream (botocore wraps bytes in BytesIO)
+        pos = body.tell()
+        empty = body.seek(0, os.SEEK_END) == pos
+        body.seek(pos)
+    if empty and "Expect" in request.headers:
+        del request.headers["Expect"]
+
+
 def client(args):
     kw = {}
     ak = args.access_key or os.environ.get("AWS_ACCESS_KEY_ID")
     sk = args.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY")
     if ak and sk:
         kw = {"aws_access_key_id": ak, "aws_secret_access_key": sk}
-    return boto3.client(
+    c = boto3.client(
         "s3",
         endpoint_url=args.endpoint,
         region_name=args.region,
@@ -46,6 +64,8 @@ def client(args):
         ),
         **kw,
     )
+    c.meta.events.register("before-send.s3", _no_expect_on_empty_body)
+    return c
 
 
 def model_repo_objects(large_mb, many):
