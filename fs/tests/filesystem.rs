@@ -102,7 +102,7 @@ async fn model_repository_tree_and_contents() {
     c.put("m/config.pbtxt", "name: \"m\"");
     c.put("m/1/model.onnx", vec![7u8; 300_000]);
     c.put("m/2/", "");
-    c.put_object(
+    c.insert(
         "m/3/",
         MockObject::new("").content_type("application/x-directory"),
     );
@@ -230,7 +230,7 @@ async fn large_directories_are_listed_completely_in_pages() {
 #[tokio::test]
 async fn s3fs_metadata_gives_mode_owner_and_mtime() {
     let c = MockClient::new();
-    c.put_object(
+    c.insert(
         "f",
         MockObject::new("x")
             .meta("mode", "33188")
@@ -238,7 +238,7 @@ async fn s3fs_metadata_gives_mode_owner_and_mtime() {
             .meta("gid", "43")
             .meta("mtime", "1000"),
     );
-    c.put_object("d/", MockObject::new("").meta("mode", "16832")); // dir 0700
+    c.insert("d/", MockObject::new("").meta("mode", "16832")); // dir 0700
     c.put("plain", "y");
     let fs = fs_over(&c);
     let f = lookup_path(&fs, "f").await.unwrap().attr;
@@ -434,7 +434,7 @@ async fn writes_are_refused_on_this_read_only_mount() {
 #[tokio::test]
 async fn symlinks_written_by_s3fs_read_back_as_symlinks() {
     let c = MockClient::new();
-    c.put_object(
+    c.insert(
         "link",
         MockObject::new("target/file").meta("mode", &(0o120777).to_string()),
     );

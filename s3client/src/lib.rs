@@ -58,7 +58,8 @@ pub use sigv4::Credentials;
 
 pub use error::{ErrorDetails, S3Error};
 pub use types::{
-    ByteRange, ByteStream, GetRequest, GetResponse, ListPage, ListRequest, ListedObject, ObjectInfo,
+    ByteRange, ByteStream, GetRequest, GetResponse, ListPage, ListRequest, ListedObject,
+    ObjectInfo, PutBody, PutRequest, PutResult,
 };
 
 #[cfg(feature = "mock")]
@@ -87,4 +88,10 @@ pub trait ObjectClient: Send + Sync + 'static {
 
     /// Check that the bucket exists and the credentials may read it.
     fn check_bucket(&self) -> impl Future<Output = Result<(), S3Error>> + Send;
+
+    /// Upload a whole object in one PUT, replacing what was there.
+    fn put_object(
+        &self,
+        request: PutRequest,
+    ) -> impl Future<Output = Result<PutResult, S3Error>> + Send;
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::{
     ErrorDetails, GetRequest, GetResponse, ListPage, ListRequest, ListedObject, ObjectClient,
-    ObjectInfo, S3Error,
+    ObjectInfo, PutBody, PutRequest, PutResult, S3Error,
 };
 
 /// One stored object.
@@ -76,6 +76,7 @@ pub enum Op {
     Get,
     List,
     CheckBucket,
+    Put,
 }
 
 /// Calls and bytes served so far.
@@ -85,6 +86,9 @@ pub struct Counters {
     pub get: AtomicU64,
     pub list: AtomicU64,
     pub check_bucket: AtomicU64,
+    pub put: AtomicU64,
+    /// Body bytes received by PUTs.
+    pub put_bytes: AtomicU64,
     /// Body bytes handed out by GETs.
     pub get_bytes: AtomicU64,
 }
@@ -114,10 +118,10 @@ impl MockClient {
 
     /// Store `data` at `key` with no metadata.
     pub fn put(&self, key: &str, data: impl Into<Bytes>) {
-        self.put_object(key, MockObject::new(data));
+        self.insert(key, MockObject::new(data));
     }
 
-    pub fn put_object(&self, key: &str, object: MockObject) {
+    pub fn insert(&self, key: &str, object: MockObject) {
         self.lock().objects.insert(key.to_string(), object);
     }
 
@@ -318,6 +322,36 @@ impl ObjectClient for MockClient {
     async fn check_bucket(&self) -> Result<(), S3Error> {
         self.counters.check_bucket.fetch_add(1, Ordering::Relaxed);
         self.injected(Op::CheckBucket)
+    }
+
+    async fn put_object(&self, request: PutRequest) -> Result<PutResult, S3Error> {
+        self.counters.put.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::Put)?;
+        let data = match request.body {
+            PutBody::Bytes(b) => b,
+            PutBody::File { path, len } => {
+                let mut data = std::fs::read(&path)
+                    .map_err(|e| S3Error::Transport(format!("reading {}: {e}", path.display())))?;
+                if (data.len() as u64) < len {
+                    return Err(S3Error::Transport(format!(
+                        "{} is shorter than {len}",
+                        path.display()
+                    )));
+                }
+                data.truncate(len as usize);
+                Bytes::from(data)
+            }
+        };
+        self.counters
+            .put_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let mut object = MockObject::new(data);
+        object.content_type = request.content_type;
+        object.metadata = request.metadata;
+        object.last_modified = OffsetDateTime::now_utc();
+        let etag = object.etag.clone();
+        self.insert(&request.key, object);
+        Ok(PutResult { etag })
     }
 }
 

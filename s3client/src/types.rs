@@ -103,3 +103,44 @@ pub struct ListPage {
     /// for ListObjects V1 it is a marker, for V2 a continuation token.
     pub next: Option<String>,
 }
+
+/// The body of a PUT.
+#[derive(Debug, Clone)]
+pub enum PutBody {
+    Bytes(Bytes),
+    /// The first `len` bytes of a local file, read (twice: once for the payload SHA-256,
+    /// once to send) when the request is made, and again on each retry.
+    File {
+        path: std::path::PathBuf,
+        len: u64,
+    },
+}
+
+impl PutBody {
+    pub fn len(&self) -> u64 {
+        match self {
+            PutBody::Bytes(b) => b.len() as u64,
+            PutBody::File { len, .. } => *len,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A single-request upload (no multipart, no aws-chunked encoding: a plain body with its
+/// real SHA-256 signed, as s3fs sends it and as Oracle's endpoint requires).
+#[derive(Debug, Clone)]
+pub struct PutRequest {
+    pub key: String,
+    pub body: PutBody,
+    pub content_type: Option<String>,
+    /// User metadata, sent as `x-amz-meta-NAME` (names lower-case, without the prefix).
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResult {
+    /// The new object's ETag, quotes included.
+    pub etag: String,
+}
