@@ -15,7 +15,7 @@ use crate::transport::{self, HttpClient};
 use crate::xml::{parse_list, ListDocument};
 use crate::{
     ByteStream, GetRequest, GetResponse, ListPage, ListRequest, ListVersion, ObjectClient,
-    ObjectInfo, S3Config, S3Error,
+    ObjectInfo, PutRequest, PutResult, S3Config, S3Error,
 };
 
 /// Longest listing page accepted (1000 keys of 1 KiB each, with room to spare).
@@ -156,6 +156,7 @@ impl S3Client {
             key: Some(key),
             query: &[],
             headers: &[],
+            body: None,
         };
         let resp = self.execute(&spec, &mut log).await?;
         let size = content_length(resp.headers()).ok_or_else(|| {
@@ -182,6 +183,7 @@ impl S3Client {
             key: Some(key),
             query: &[],
             headers: &headers,
+            body: None,
         };
         let resp = self.execute(&spec, &mut log).await?;
         let fail = |log: &mut RequestLog, msg: String| {
@@ -278,6 +280,7 @@ impl S3Client {
             key: None,
             query: &query,
             headers: &[],
+            body: None,
         };
         let mut resp = self.execute(&spec, &mut log).await?;
         let result = async {
@@ -303,6 +306,59 @@ impl S3Client {
             log.fail(e);
         }
         result
+    }
+
+    async fn put_bytes_attempt(
+        &self,
+        req: &PutRequest,
+        data: &bytes::Bytes,
+        sha256: &str,
+        attempt: u32,
+    ) -> Result<PutResult, S3Error> {
+        let key = req.key.as_str();
+        let mut log = self.log("PutObject", "PUT", Subject::Key, key, attempt);
+        let length = data.len().to_string();
+        let meta_names: Vec<String> = req
+            .metadata
+            .keys()
+            .map(|k| format!("x-amz-meta-{}", k.to_ascii_lowercase()))
+            .collect();
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("content-length", &length),
+            (
+                "content-type",
+                req.content_type
+                    .as_deref()
+                    .unwrap_or("application/octet-stream"),
+            ),
+        ];
+        for (name, value) in meta_names.iter().zip(req.metadata.values()) {
+            headers.push((name, value));
+        }
+        let spec = Spec {
+            method: "PUT",
+            key: Some(key),
+            query: &[],
+            headers: &headers,
+            body: Some((data, sha256)),
+        };
+        let mut resp = self.execute(&spec, &mut log).await?;
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        // Drain the (empty) body so the connection goes back to the pool.
+        let _ = transport::read_body(
+            resp.body_mut(),
+            self.inner.config.read_timeout,
+            MAX_ERROR_BODY,
+            false,
+        )
+        .await;
+        Ok(PutResult { etag })
     }
 }
 
@@ -420,6 +476,21 @@ impl ObjectClient for S3Client {
         self.with_retries(|attempt| self.list_attempt("CheckBucket", &request, attempt))
             .await
             .map(|_| ())
+    }
+
+    async fn put_object(&self, request: PutRequest) -> Result<PutResult, S3Error> {
+        let data = match &request.body {
+            crate::PutBody::Bytes(b) => b.clone(),
+            crate::PutBody::File { path, .. } => {
+                return Err(S3Error::Transport(format!(
+                    "uploading from a file ({}) is not implemented yet",
+                    path.display()
+                )))
+            }
+        };
+        let sha256 = sigv4::sha256_hex(&data);
+        self.with_retries(|attempt| self.put_bytes_attempt(&request, &data, &sha256, attempt))
+            .await
     }
 }
 

@@ -96,6 +96,8 @@ pub(crate) struct Spec<'a> {
     pub query: &'a [(&'a str, &'a str)],
     /// Extra headers, lower-case names; all are signed.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The body and its SHA-256 (lower-case hex); `None`: no body.
+    pub body: Option<(&'a Bytes, &'a str)>,
 }
 
 /// Build the request for `spec`, signed at `now` when there are credentials (anonymous
@@ -127,7 +129,7 @@ pub(crate) fn build(
                 path: &raw_path,
                 query: spec.query,
                 headers: &signed_headers,
-                payload: sigv4::Payload::Sha256Hex(sigv4::EMPTY_SHA256),
+                payload: sigv4::Payload::Sha256Hex(spec.body.map_or(sigv4::EMPTY_SHA256, |b| b.1)),
             },
             now,
         );
@@ -141,7 +143,9 @@ pub(crate) fn build(
         builder = builder.header(http::header::USER_AGENT, ua.clone());
     }
     builder
-        .body(Full::new(Bytes::new()))
+        .body(Full::new(
+            spec.body.map_or_else(Bytes::new, |b| b.0.clone()),
+        ))
         .map_err(|e| S3Error::InvalidResponse(format!("cannot build a request for {url}: {e}")))
 }
 
@@ -299,6 +303,7 @@ mod tests {
                 key: Some("a b+c"),
                 query: &[],
                 headers: &[("range", "bytes=0-9")],
+                body: None,
             },
             now,
         )
@@ -334,6 +339,7 @@ mod tests {
                 key: Some("k"),
                 query: &[],
                 headers: &[],
+                body: None,
             },
             now,
         )
