@@ -47,3 +47,34 @@ find_garage() {
     done
     return 1
 }
+
+# Mounts and mount daemons left behind by test processes that died without cleaning up
+# (killed by a timeout or ^C: no destructors run). The harness works in
+# ${TMPDIR:-/tmp}/mountd-it-<pid>-*; only directories whose test process <pid> is gone are
+# touched, so concurrent test runs are safe.
+cleanup_stale_test_mounts() {
+    local tmp=${TMPDIR:-/tmp} d pid p mp
+    tmp=${tmp%/}
+    for d in "$tmp"/mountd-it-*; do
+        [ -d "$d" ] || continue
+        pid=${d#"$tmp"/mountd-it-}
+        pid=${pid%%-*}
+        [[ "$pid" =~ ^[0-9]+$ ]] || continue
+        kill -0 "$pid" 2>/dev/null && continue
+        # The mount programs run with their working directory there.
+        for p in /proc/[0-9]*; do
+            if [ "$(readlink "$p/cwd" 2>/dev/null)" = "$d" ]; then
+                kill -KILL "${p#/proc/}" 2>/dev/null || true
+            fi
+        done
+        while read -r mp; do
+            fusermount3 -uz "$mp" 2>/dev/null || as_root umount -l "$mp" 2>/dev/null || true
+        done < <(awk -v d="$d/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo)
+        if awk -v d="$d/" 'index($5, d) == 1 {found = 1} END {exit !found}' /proc/self/mountinfo; then
+            log "warning: $d is still mounted; leaving it"
+        else
+            rm -rf --one-file-system "$d"
+            log "cleaned up after dead test process $pid: $d"
+        fi
+    done
+}

@@ -114,7 +114,15 @@ impl Workdir {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let path = std::env::temp_dir().join(format!("mountd-it-{}-{n}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
+        if path.exists() {
+            // Left by an earlier process with the same pid; never delete through a mount.
+            assert!(
+                mounts_below(&path).is_empty(),
+                "{} has mounts below it",
+                path.display()
+            );
+            let _ = std::fs::remove_dir_all(&path);
+        }
         std::fs::create_dir_all(path.join("mnt")).expect("create the test working directory");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
             .expect("chmod the working directory");
