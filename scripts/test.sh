@@ -76,11 +76,12 @@ fi
 if wants clippy; then
     phase clippy cargo clippy --workspace --all-targets --all-features -- -D warnings || FAILED=1
 fi
+read -r -a TEST_ARGS <<<"${MOUNTD_CARGO_TEST_ARGS:---workspace --all-features}"
 BUILD_OK=1
 if wants build; then
     phase build cargo build --workspace --all-features --bins || { FAILED=1; BUILD_OK=0; }
     if [ $BUILD_OK = 1 ]; then
-        phase build-tests cargo test --workspace --all-features --no-run || { FAILED=1; BUILD_OK=0; }
+        phase build-tests cargo test "${TEST_ARGS[@]}" --no-run || { FAILED=1; BUILD_OK=0; }
     fi
 fi
 
@@ -101,11 +102,9 @@ run_tests() {
         export MOUNTD_TEST_PYTHON="$py"
         case "$py" in "$MOUNTD_VENV"/*) export PATH="$MOUNTD_VENV/bin:$PATH" ;; esac
     fi
-    local args
-    read -r -a args <<<"${MOUNTD_CARGO_TEST_ARGS:---workspace --all-features}"
     log "MOUNTD_REQUIRE_SERVERS=$MOUNTD_REQUIRE_SERVERS MOUNTD_BIN=${MOUNTD_BIN:-(harness default)}"
     # Tests talk only to 127.0.0.1: no proxies, no EC2 metadata lookups.
-    without_proxies timeout -k 30 "${MOUNTD_TEST_TIMEOUT:-1800}" cargo test "${args[@]}" "$@"
+    without_proxies timeout -k 30 "${MOUNTD_TEST_TIMEOUT:-1800}" cargo test "${TEST_ARGS[@]}" "$@"
 }
 
 if wants test; then
