@@ -1,5 +1,7 @@
 //! [`S3Client`]: the real [`ObjectClient`] over HTTP.
 
+mod write;
+
 use std::sync::Arc;
 
 use http::header::HeaderValue;
@@ -12,7 +14,9 @@ use crate::request::{self, Addresser, Spec};
 use crate::response::{self, content_length, object_info, parse_content_range};
 use crate::retry::{self, Jitter, RetryPolicy, XorShiftJitter};
 use crate::transport::{self, HttpClient};
+use crate::upload::{Progress, RequestBody};
 use crate::xml::{parse_list, ListDocument};
+use crate::CopyRequest;
 use crate::{
     ByteStream, GetRequest, GetResponse, ListPage, ListRequest, ListVersion, ObjectClient,
     ObjectInfo, PutRequest, PutResult, S3Config, S3Error,
@@ -92,6 +96,19 @@ impl S3Client {
         spec: &Spec<'_>,
         log: &mut RequestLog,
     ) -> Result<http::Response<Incoming>, S3Error> {
+        self.execute_with_body(spec, RequestBody::empty(), None, log)
+            .await
+    }
+
+    /// [`Self::execute`] with a request body; `progress` is the upload's (see
+    /// [`transport::send`]).
+    async fn execute_with_body(
+        &self,
+        spec: &Spec<'_>,
+        body: RequestBody,
+        progress: Option<&Progress>,
+        log: &mut RequestLog,
+    ) -> Result<http::Response<Incoming>, S3Error> {
         let inner = &*self.inner;
         let result = async {
             let req = request::build(
@@ -100,9 +117,10 @@ impl S3Client {
                 inner.config.credentials.as_ref(),
                 inner.user_agent.as_ref(),
                 spec,
+                body,
                 OffsetDateTime::now_utc(),
             )?;
-            let mut resp = transport::send(&inner.http, req, &inner.config).await?;
+            let mut resp = transport::send(&inner.http, req, &inner.config, progress).await?;
             let status = resp.status().as_u16();
             log.status = Some(status);
             if resp.status().is_success() {
@@ -156,7 +174,7 @@ impl S3Client {
             key: Some(key),
             query: &[],
             headers: &[],
-            body: None,
+            payload_sha256: None,
         };
         let resp = self.execute(&spec, &mut log).await?;
         let size = content_length(resp.headers()).ok_or_else(|| {
@@ -183,7 +201,7 @@ impl S3Client {
             key: Some(key),
             query: &[],
             headers: &headers,
-            body: None,
+            payload_sha256: None,
         };
         let resp = self.execute(&spec, &mut log).await?;
         let fail = |log: &mut RequestLog, msg: String| {
@@ -280,7 +298,7 @@ impl S3Client {
             key: None,
             query: &query,
             headers: &[],
-            body: None,
+            payload_sha256: None,
         };
         let mut resp = self.execute(&spec, &mut log).await?;
         let result = async {
@@ -306,59 +324,6 @@ impl S3Client {
             log.fail(e);
         }
         result
-    }
-
-    async fn put_bytes_attempt(
-        &self,
-        req: &PutRequest,
-        data: &bytes::Bytes,
-        sha256: &str,
-        attempt: u32,
-    ) -> Result<PutResult, S3Error> {
-        let key = req.key.as_str();
-        let mut log = self.log("PutObject", "PUT", Subject::Key, key, attempt);
-        let length = data.len().to_string();
-        let meta_names: Vec<String> = req
-            .metadata
-            .keys()
-            .map(|k| format!("x-amz-meta-{}", k.to_ascii_lowercase()))
-            .collect();
-        let mut headers: Vec<(&str, &str)> = vec![
-            ("content-length", &length),
-            (
-                "content-type",
-                req.content_type
-                    .as_deref()
-                    .unwrap_or("application/octet-stream"),
-            ),
-        ];
-        for (name, value) in meta_names.iter().zip(req.metadata.values()) {
-            headers.push((name, value));
-        }
-        let spec = Spec {
-            method: "PUT",
-            key: Some(key),
-            query: &[],
-            headers: &headers,
-            body: Some((data, sha256)),
-        };
-        let mut resp = self.execute(&spec, &mut log).await?;
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        // Drain the (empty) body so the connection goes back to the pool.
-        let _ = transport::read_body(
-            resp.body_mut(),
-            self.inner.config.read_timeout,
-            MAX_ERROR_BODY,
-            false,
-        )
-        .await;
-        Ok(PutResult { etag })
     }
 }
 
@@ -479,17 +444,23 @@ impl ObjectClient for S3Client {
     }
 
     async fn put_object(&self, request: PutRequest) -> Result<PutResult, S3Error> {
-        let data = match &request.body {
-            crate::PutBody::Bytes(b) => b.clone(),
-            crate::PutBody::File { path, .. } => {
-                return Err(S3Error::Transport(format!(
-                    "uploading from a file ({}) is not implemented yet",
-                    path.display()
-                )))
-            }
-        };
-        let sha256 = sigv4::sha256_hex(&data);
-        self.with_retries(|attempt| self.put_bytes_attempt(&request, &data, &sha256, attempt))
+        let headers = write::metadata_headers(request.content_type.as_deref(), &request.metadata);
+        let sha256 = write::bytes_sha256(&request.body).await;
+        self.with_retries(|attempt| {
+            self.put_attempt(&request, sha256.as_deref(), &headers, attempt)
+        })
+        .await
+        .and_then(|local| local)
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), S3Error> {
+        self.with_retries(|attempt| self.delete_attempt(key, attempt))
+            .await
+    }
+
+    async fn copy_object(&self, request: CopyRequest) -> Result<PutResult, S3Error> {
+        let headers = write::copy_headers(&self.inner.bucket, &request);
+        self.with_retries(|attempt| self.copy_attempt(&request, &headers, attempt))
             .await
     }
 }

@@ -50,6 +50,7 @@ mod retry;
 mod tls;
 mod transport;
 pub mod types;
+mod upload;
 mod xml;
 
 pub use client::S3Client;
@@ -58,8 +59,8 @@ pub use sigv4::Credentials;
 
 pub use error::{ErrorDetails, S3Error};
 pub use types::{
-    ByteRange, ByteStream, GetRequest, GetResponse, ListPage, ListRequest, ListedObject,
-    ObjectInfo, PutBody, PutRequest, PutResult,
+    ByteRange, ByteStream, CopyRequest, GetRequest, GetResponse, ListPage, ListRequest,
+    ListedObject, ObjectInfo, PutBody, PutRequest, PutResult,
 };
 
 #[cfg(feature = "mock")]
@@ -93,5 +94,15 @@ pub trait ObjectClient: Send + Sync + 'static {
     fn put_object(
         &self,
         request: PutRequest,
+    ) -> impl Future<Output = Result<PutResult, S3Error>> + Send;
+
+    /// Delete one object. Deleting a key that does not exist succeeds, as in S3.
+    fn delete_object(&self, key: &str) -> impl Future<Output = Result<(), S3Error>> + Send;
+
+    /// Copy an object inside the bucket on the server, optionally replacing its metadata.
+    /// [`S3Error::NotFound`] when the source does not exist.
+    fn copy_object(
+        &self,
+        request: CopyRequest,
     ) -> impl Future<Output = Result<PutResult, S3Error>> + Send;
 }

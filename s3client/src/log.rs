@@ -1,7 +1,8 @@
 //! One INFO line per HTTP request (per attempt), at target `s3client::request`.
 //!
 //! Fields: `op`, `method`, `bucket`, `key` (object requests) or `prefix` (listings),
-//! `status` (absent when no answer came), `bytes` (body bytes received), `elapsed_ms`,
+//! `status` (absent when no answer came), `bytes` (body bytes received), `sent` (body bytes
+//! sent: uploads), `elapsed_ms`,
 //! `attempt` (1 = first try), and `error` when the request failed. Headers are never logged,
 //! so neither the `Authorization` header nor a session token can reach a log.
 //!
@@ -30,6 +31,7 @@ pub(crate) struct RequestLog {
     start: Instant,
     pub status: Option<u16>,
     pub bytes: u64,
+    pub sent: u64,
     pub error: Option<String>,
 }
 
@@ -52,6 +54,7 @@ impl RequestLog {
             start: Instant::now(),
             status: None,
             bytes: 0,
+            sent: 0,
             error: None,
         }
     }
@@ -77,6 +80,7 @@ impl Drop for RequestLog {
                 key = ?self.name,
                 status = self.status,
                 bytes = self.bytes,
+                sent = self.sent,
                 elapsed_ms,
                 attempt = self.attempt,
                 error,
@@ -89,6 +93,7 @@ impl Drop for RequestLog {
                 prefix = ?self.name,
                 status = self.status,
                 bytes = self.bytes,
+                sent = self.sent,
                 elapsed_ms,
                 attempt = self.attempt,
                 error,

@@ -12,9 +12,12 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::{
-    ErrorDetails, GetRequest, GetResponse, ListPage, ListRequest, ListedObject, ObjectClient,
-    ObjectInfo, PutBody, PutRequest, PutResult, S3Error,
+    CopyRequest, ErrorDetails, GetRequest, GetResponse, ListPage, ListRequest, ListedObject,
+    ObjectClient, ObjectInfo, PutBody, PutRequest, PutResult, S3Error,
 };
+
+/// The content type S3Client sends when a PUT (or a copy replacing metadata) names none.
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -77,6 +80,8 @@ pub enum Op {
     List,
     CheckBucket,
     Put,
+    Delete,
+    Copy,
 }
 
 /// Calls and bytes served so far.
@@ -87,6 +92,8 @@ pub struct Counters {
     pub list: AtomicU64,
     pub check_bucket: AtomicU64,
     pub put: AtomicU64,
+    pub delete: AtomicU64,
+    pub copy: AtomicU64,
     /// Body bytes received by PUTs.
     pub put_bytes: AtomicU64,
     /// Body bytes handed out by GETs.
@@ -346,11 +353,71 @@ impl ObjectClient for MockClient {
             .put_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
         let mut object = MockObject::new(data);
-        object.content_type = request.content_type;
-        object.metadata = request.metadata;
+        object.content_type = Some(
+            request
+                .content_type
+                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+        );
+        object.metadata = request
+            .metadata
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
         object.last_modified = OffsetDateTime::now_utc();
         let etag = object.etag.clone();
         self.insert(&request.key, object);
+        Ok(PutResult { etag })
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), S3Error> {
+        self.counters.delete.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::Delete)?;
+        // A missing key is no error, as in S3.
+        self.lock().objects.remove(key);
+        Ok(())
+    }
+
+    async fn copy_object(&self, request: CopyRequest) -> Result<PutResult, S3Error> {
+        self.counters.copy.fetch_add(1, Ordering::Relaxed);
+        self.injected(Op::Copy)?;
+        let mut s = self.lock();
+        let source = s
+            .objects
+            .get(&request.source_key)
+            .ok_or_else(|| Self::not_found(&request.source_key))?;
+        if let Some(etag) = &request.if_match {
+            if *etag != source.etag {
+                return Err(S3Error::PreconditionFailed(ErrorDetails {
+                    status: 412,
+                    code: "PreconditionFailed".into(),
+                    ..Default::default()
+                }));
+            }
+        }
+        if request.source_key == request.dest_key && request.metadata.is_none() {
+            return Err(S3Error::Service(ErrorDetails {
+                status: 400,
+                code: "InvalidRequest".into(),
+                message: "copying an object onto itself without changing its metadata".into(),
+                request_id: String::new(),
+            }));
+        }
+        // Same bytes, same ETag (as S3 does for objects uploaded in one PUT).
+        let mut object = source.clone();
+        if let Some(metadata) = request.metadata {
+            object.metadata = metadata
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect();
+            object.content_type = Some(
+                request
+                    .content_type
+                    .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            );
+        }
+        object.last_modified = OffsetDateTime::now_utc();
+        let etag = object.etag.clone();
+        s.objects.insert(request.dest_key, object);
         Ok(PutResult { etag })
     }
 }
@@ -394,6 +461,106 @@ mod tests {
                 }
             }
         })
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn put_delete_copy() {
+        let c = MockClient::new();
+        block_on(async {
+            let mut meta = BTreeMap::new();
+            meta.insert("Mode".to_string(), "33188".to_string());
+            let put = c
+                .put_object(PutRequest {
+                    key: "a".into(),
+                    body: PutBody::Bytes(Bytes::from_static(b"hello")),
+                    content_type: None,
+                    metadata: meta,
+                })
+                .await
+                .unwrap();
+            let info = c.head_object("a").await.unwrap();
+            assert_eq!(info.etag, put.etag);
+            assert_eq!(
+                info.content_type.as_deref(),
+                Some("application/octet-stream")
+            );
+            assert_eq!(info.metadata["mode"], "33188");
+
+            // Copy keeping the metadata, then replacing it; the ETag follows the bytes.
+            let copied = c
+                .copy_object(CopyRequest {
+                    source_key: "a".into(),
+                    dest_key: "b".into(),
+                    ..CopyRequest::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(copied.etag, put.etag);
+            assert_eq!(c.head_object("b").await.unwrap().metadata["mode"], "33188");
+            let mut meta = BTreeMap::new();
+            meta.insert("mode".to_string(), "33261".to_string());
+            c.copy_object(CopyRequest {
+                source_key: "b".into(),
+                dest_key: "b".into(),
+                metadata: Some(meta),
+                content_type: Some("text/plain".into()),
+                if_match: Some(put.etag.clone()),
+            })
+            .await
+            .unwrap();
+            let b = c.head_object("b").await.unwrap();
+            assert_eq!(b.metadata["mode"], "33261");
+            assert_eq!(b.content_type.as_deref(), Some("text/plain"));
+            assert_eq!(c.object("b").unwrap().data, "hello");
+
+            // Preconditions, missing sources, copies onto themselves replacing nothing.
+            let e = c
+                .copy_object(CopyRequest {
+                    source_key: "a".into(),
+                    dest_key: "c".into(),
+                    if_match: Some("\"other\"".into()),
+                    ..CopyRequest::default()
+                })
+                .await
+                .unwrap_err();
+            assert!(matches!(e, S3Error::PreconditionFailed(_)), "{e:?}");
+            let e = c
+                .copy_object(CopyRequest {
+                    source_key: "nope".into(),
+                    dest_key: "c".into(),
+                    ..CopyRequest::default()
+                })
+                .await
+                .unwrap_err();
+            assert!(matches!(e, S3Error::NotFound(_)), "{e:?}");
+            let e = c
+                .copy_object(CopyRequest {
+                    source_key: "a".into(),
+                    dest_key: "a".into(),
+                    ..CopyRequest::default()
+                })
+                .await
+                .unwrap_err();
+            assert!(matches!(e, S3Error::Service(_)), "{e:?}");
+            assert!(c.object("c").is_none());
+
+            // Deletes, of present and missing keys alike; injected failures.
+            c.delete_object("a").await.unwrap();
+            c.delete_object("a").await.unwrap();
+            assert_eq!(c.keys(), ["b"]);
+            c.fail_next(Op::Delete, MockClient::server_error());
+            assert!(c.delete_object("b").await.is_err());
+            c.delete_object("b").await.unwrap();
+            assert_eq!(c.counters().delete.load(Ordering::Relaxed), 4);
+            assert_eq!(c.counters().copy.load(Ordering::Relaxed), 5);
+        });
     }
 
     #[test]

@@ -9,11 +9,10 @@
 //! signed with the configured region (OCI rejects a wrong one); the `host` header is set
 //! explicitly and signed, as are `range` and `if-match`.
 
-use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http_body_util::Full;
 use time::OffsetDateTime;
 
+use crate::upload::RequestBody;
 use crate::{Addressing, Credentials, Endpoint, S3Config, S3Error};
 
 /// Where requests for one bucket go.
@@ -96,20 +95,24 @@ pub(crate) struct Spec<'a> {
     pub query: &'a [(&'a str, &'a str)],
     /// Extra headers, lower-case names; all are signed.
     pub headers: &'a [(&'a str, &'a str)],
-    /// The body and its SHA-256 (lower-case hex); `None`: no body.
-    pub body: Option<(&'a Bytes, &'a str)>,
+    /// The SHA-256 (lower-case hex) of the body [`build`] is given; `None`: empty body.
+    pub payload_sha256: Option<&'a str>,
 }
 
-/// Build the request for `spec`, signed at `now` when there are credentials (anonymous
-/// requests for public buckets go out unsigned).
+/// Build the request for `spec` with `body`, signed at `now` when there are credentials
+/// (anonymous requests for public buckets go out unsigned).
+///
+/// A PUT always carries `Content-Length` (also `0`: S3 refuses a PUT without it), not
+/// signed; `Expect` is never sent (see the crate docs).
 pub(crate) fn build(
     addresser: &Addresser,
     signer: &sigv4::Signer,
     credentials: Option<&Credentials>,
     user_agent: Option<&HeaderValue>,
     spec: &Spec<'_>,
+    body: RequestBody,
     now: OffsetDateTime,
-) -> Result<http::Request<Full<Bytes>>, S3Error> {
+) -> Result<http::Request<RequestBody>, S3Error> {
     let raw_path = addresser.raw_path(spec.key);
     let url = addresser.url(&raw_path, spec.query);
 
@@ -129,7 +132,9 @@ pub(crate) fn build(
                 path: &raw_path,
                 query: spec.query,
                 headers: &signed_headers,
-                payload: sigv4::Payload::Sha256Hex(spec.body.map_or(sigv4::EMPTY_SHA256, |b| b.1)),
+                payload: sigv4::Payload::Sha256Hex(
+                    spec.payload_sha256.unwrap_or(sigv4::EMPTY_SHA256),
+                ),
             },
             now,
         );
@@ -142,10 +147,14 @@ pub(crate) fn build(
     if let Some(ua) = user_agent {
         builder = builder.header(http::header::USER_AGENT, ua.clone());
     }
+    let length = hyper::body::Body::size_hint(&body).exact();
+    if spec.method == "PUT" || length.is_some_and(|n| n > 0) {
+        if let Some(n) = length {
+            builder = builder.header(http::header::CONTENT_LENGTH, n);
+        }
+    }
     builder
-        .body(Full::new(
-            spec.body.map_or_else(Bytes::new, |b| b.0.clone()),
-        ))
+        .body(body)
         .map_err(|e| S3Error::InvalidResponse(format!("cannot build a request for {url}: {e}")))
 }
 
@@ -303,8 +312,9 @@ mod tests {
                 key: Some("a b+c"),
                 query: &[],
                 headers: &[("range", "bytes=0-9")],
-                body: None,
+                payload_sha256: None,
             },
+            RequestBody::empty(),
             now,
         )
         .unwrap();
@@ -339,8 +349,9 @@ mod tests {
                 key: Some("k"),
                 query: &[],
                 headers: &[],
-                body: None,
+                payload_sha256: None,
             },
+            RequestBody::empty(),
             now,
         )
         .unwrap();

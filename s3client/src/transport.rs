@@ -8,16 +8,17 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::upload::{Progress, RequestBody};
 use crate::{tls, S3Config, S3Error};
 
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Idle pooled connections are closed after this long (S3 closes its side after about 20 s
 /// idle; a shorter client timeout avoids reusing a connection the server just dropped).
@@ -45,20 +46,41 @@ pub(crate) fn build_client(config: &S3Config) -> Result<HttpClient, S3Error> {
 /// Send one request and wait for the response headers.
 ///
 /// The bound is `connect_timeout + read_timeout`: the legacy client does not tell connecting
-/// apart from waiting, and the connector enforces `connect_timeout` itself.
+/// apart from waiting, and the connector enforces `connect_timeout` itself. An upload (with
+/// `progress`) is bounded by its progress instead: once its body has started, the wait is
+/// at most `read_timeout` after the last body chunk was taken, so a long upload that keeps
+/// moving never times out, and a stalled one (or one whose answer does not come) does.
 pub(crate) async fn send(
     client: &HttpClient,
-    request: http::Request<Full<Bytes>>,
+    request: http::Request<RequestBody>,
     config: &S3Config,
+    progress: Option<&Progress>,
 ) -> Result<http::Response<Incoming>, S3Error> {
     let bound = config.connect_timeout.saturating_add(config.read_timeout);
-    match tokio::time::timeout(bound, client.request(request)).await {
-        Err(_) => Err(S3Error::Timeout(format!(
-            "no response within {} s",
-            bound.as_secs_f64()
-        ))),
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(classify_error(&e)),
+    let started = tokio::time::Instant::now();
+    let deadline = || match progress.and_then(Progress::last_activity) {
+        Some(last) => tokio::time::Instant::from_std(last) + config.read_timeout,
+        None => started + bound,
+    };
+    let response = client.request(request);
+    tokio::pin!(response);
+    loop {
+        match tokio::time::timeout_at(deadline(), &mut response).await {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(e)) => return Err(classify_error(&e)),
+            // The body may have moved since the deadline was computed.
+            Err(_) if deadline() > tokio::time::Instant::now() => continue,
+            Err(_) => {
+                let what = match progress.and_then(Progress::last_activity) {
+                    Some(_) => format!(
+                        "upload stalled: no progress and no response for {} s",
+                        config.read_timeout.as_secs_f64()
+                    ),
+                    None => format!("no response within {} s", bound.as_secs_f64()),
+                };
+                return Err(S3Error::Timeout(what));
+            }
+        }
     }
 }
 

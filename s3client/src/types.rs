@@ -139,8 +139,28 @@ pub struct PutRequest {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// What a PUT or a copy answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutResult {
-    /// The new object's ETag, quotes included.
+    /// The new object's ETag, quotes included, as the server sent it (empty if it sent none).
     pub etag: String,
+}
+
+/// A server-side copy (`PUT` with `x-amz-copy-source`): no data passes through the client.
+/// Also the way to change an object's metadata in place (`source_key == dest_key` with
+/// `metadata: Some`; S3 refuses a copy onto itself that replaces nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyRequest {
+    pub source_key: String,
+    pub dest_key: String,
+    /// `None`: the copy keeps the source's metadata and content type
+    /// (`x-amz-metadata-directive: COPY`, the default). `Some`: they are replaced
+    /// (`REPLACE`) by these names (lower-case, without `x-amz-meta-`) and by `content_type`.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// The new content type when `metadata` is `Some` (`application/octet-stream` when
+    /// `None`, as for a PUT); ignored when `metadata` is `None`.
+    pub content_type: Option<String>,
+    /// Copy only if the source's ETag is this one (`x-amz-copy-source-if-match`), else
+    /// [`S3Error::PreconditionFailed`].
+    pub if_match: Option<String>,
 }

@@ -154,6 +154,42 @@ pub(crate) fn parse_error(body: &[u8]) -> ErrorFields {
     }
 }
 
+/// What the body of a 200 answer to a CopyObject says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CopyOutcome {
+    /// `<CopyObjectResult><ETag>..</ETag>..</CopyObjectResult>`: the ETag, quotes included.
+    Copied(String),
+    /// `<Error>..</Error>`: S3 reports a copy that failed after the 200 status was sent this
+    /// way (the status goes out first; the spaces S3 sends while a long copy runs keep the
+    /// connection alive).
+    Failed(ErrorFields),
+}
+
+/// Read the body of a 200 answer to a CopyObject. Leading whitespace (S3's keep-alive
+/// spaces during a long copy) is fine; anything but the two documents is an error, and so is
+/// a result without an ETag.
+pub(crate) fn parse_copy_result(body: &[u8]) -> Result<CopyOutcome, S3Error> {
+    let trimmed = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&body[..0], |i| &body[i..]);
+    let root = parse_document(trimmed).map_err(|e| {
+        S3Error::InvalidResponse(format!("CopyObject answer is not an XML document: {e}"))
+    })?;
+    match root.name.as_str() {
+        "CopyObjectResult" => match root.child_text("ETag").map(str::trim) {
+            Some(etag) if !etag.is_empty() => Ok(CopyOutcome::Copied(etag.to_string())),
+            _ => Err(S3Error::InvalidResponse(
+                "CopyObjectResult without an ETag".into(),
+            )),
+        },
+        "Error" => Ok(CopyOutcome::Failed(parse_error(trimmed))),
+        other => Err(S3Error::InvalidResponse(format!(
+            "CopyObject answered a <{other}> document"
+        ))),
+    }
+}
+
 /// A parsed `ListBucketResult`, keys already URL-decoded when the server encoded them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ListDocument {
@@ -446,6 +482,46 @@ mod tests {
         // Absurd nesting is refused, not recursed into.
         let deep = "<a>".repeat(100_000);
         assert!(parse_document(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn copy_results() {
+        let ok = br#"<?xml version="1.0" encoding="UTF-8"?>
+<CopyObjectResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LastModified>2009-10-12T17:50:30.000Z</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag></CopyObjectResult>"#;
+        assert_eq!(
+            parse_copy_result(ok).unwrap(),
+            CopyOutcome::Copied("\"9b2cf535f27731c974343645a3985328\"".into())
+        );
+        // S3's keep-alive spaces before the document during a long copy.
+        let mut spaced = b"   \n  ".to_vec();
+        spaced.extend_from_slice(ok);
+        assert!(matches!(
+            parse_copy_result(&spaced).unwrap(),
+            CopyOutcome::Copied(_)
+        ));
+        let failed = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>656c76696e67</RequestId></Error>"#;
+        match parse_copy_result(failed).unwrap() {
+            CopyOutcome::Failed(f) => {
+                assert_eq!(f.code, "InternalError");
+                assert_eq!(f.request_id, "656c76696e67");
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &b""[..],
+            b"   ",
+            b"<CopyObjectResult><LastModified>x</LastModified></CopyObjectResult>",
+            b"<CopyObjectResult><ETag> </ETag></CopyObjectResult>",
+            b"<html><body>502</body></html>",
+            b"garbage",
+        ] {
+            assert!(
+                matches!(parse_copy_result(bad), Err(S3Error::InvalidResponse(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
