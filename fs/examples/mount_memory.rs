@@ -17,7 +17,7 @@ async fn main() -> std::io::Result<()> {
             .map(|i| (i % 251) as u8)
             .collect::<Vec<u8>>(),
     );
-    c.put_object(
+    c.insert(
         "resnet50/2/",
         MockObject::new("").content_type("application/x-directory"),
     );

@@ -1,5 +1,6 @@
 //! What the filesystem needs to know from the command line.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings of one mounted filesystem (not of the S3 connection).
@@ -27,6 +28,10 @@ pub struct FsConfig {
     pub max_stat_cache_size: usize,
     /// Page size asked of LIST (s3fs `list_object_max_keys`).
     pub list_max_keys: u32,
+    /// Refuse every change (s3fs `-o ro`); the kernel mount is read-only too.
+    pub read_only: bool,
+    /// Where files being written are staged before their upload (s3fs `tmpdir`).
+    pub tmpdir: PathBuf,
 }
 
 impl Default for FsConfig {
@@ -43,6 +48,8 @@ impl Default for FsConfig {
             negative_ttl: Duration::from_secs(1),
             max_stat_cache_size: 100_000,
             list_max_keys: 1000,
+            read_only: false,
+            tmpdir: std::env::temp_dir(),
         }
     }
 }

@@ -20,6 +20,15 @@ pub enum FsError {
     ObjectChanged,
     #[error("not supported: {0}")]
     NotSupported(&'static str),
+    #[error("file exists")]
+    Exists,
+    #[error("directory not empty")]
+    NotEmpty,
+    /// Renaming a directory: `mv` answers this by copying the tree and removing the original.
+    #[error("cannot rename a directory in place")]
+    CrossDevice,
+    #[error("local staging file: {0}")]
+    Staging(std::io::Error),
     #[error(transparent)]
     S3(#[from] S3Error),
 }
@@ -38,6 +47,10 @@ impl FsError {
             FsError::BadHandle => libc::EBADF,
             FsError::ObjectChanged => libc::ESTALE,
             FsError::NotSupported(_) => libc::ENOTSUP,
+            FsError::Exists => libc::EEXIST,
+            FsError::NotEmpty => libc::ENOTEMPTY,
+            FsError::CrossDevice => libc::EXDEV,
+            FsError::Staging(e) => e.raw_os_error().unwrap_or(libc::EIO),
             FsError::S3(e) => match e {
                 S3Error::NotFound(_) => libc::ENOENT,
                 S3Error::AccessDenied(_) | S3Error::SignatureMismatch(_) => libc::EACCES,

@@ -20,6 +20,7 @@ use crate::listing::list_directory;
 use crate::negative::NegativeCache;
 use crate::reader::{ObjectVersion, ReadConfig, Reader};
 use crate::resolve::resolve;
+use crate::writer::{PosixMeta, Writer, S_IFREG};
 use crate::FsConfig;
 
 /// A name resolved for the kernel, with how long it may cache the answer.
@@ -68,14 +69,21 @@ struct DirHandle {
     entries: Option<Arc<Vec<(String, Stat)>>>,
 }
 
-struct FileHandle<C: ObjectClient> {
-    ino: u64,
-    reader: tokio::sync::Mutex<Reader<C>>,
+pub(crate) enum OpenFile<C: ObjectClient> {
+    Read(Reader<C>),
+    Write(Writer),
+}
+
+pub(crate) struct FileHandle<C: ObjectClient> {
+    pub(crate) ino: u64,
+    /// Whether `state` is a [`OpenFile::Write`] (fixed at open; readable without the lock).
+    pub(crate) writes: bool,
+    pub(crate) state: tokio::sync::Mutex<OpenFile<C>>,
 }
 
 pub struct Filesystem<C: ObjectClient> {
-    client: Arc<C>,
-    config: FsConfig,
+    pub(crate) client: Arc<C>,
+    pub(crate) config: FsConfig,
     read_config: ReadConfig,
     inodes: Mutex<InodeTable>,
     negative: Mutex<NegativeCache>,
@@ -83,7 +91,7 @@ pub struct Filesystem<C: ObjectClient> {
     files: Mutex<HashMap<u64, Arc<FileHandle<C>>>>,
     next_fh: AtomicU64,
     /// Timestamp of directories that have no object of their own.
-    mount_time: SystemTime,
+    pub(crate) mount_time: SystemTime,
 }
 
 /// Longest symlink target we read (Linux PATH_MAX).
@@ -124,15 +132,15 @@ impl<C: ObjectClient> Filesystem<C> {
         self.config.metadata_ttl
     }
 
-    fn inodes(&self) -> MutexGuard<'_, InodeTable> {
+    pub(crate) fn inodes(&self) -> MutexGuard<'_, InodeTable> {
         self.inodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn fresh_until(&self) -> Instant {
+    pub(crate) fn fresh_until(&self) -> Instant {
         Instant::now() + self.config.metadata_ttl
     }
 
-    fn attr_of(&self, node: &Node) -> Attr {
+    pub(crate) fn attr_of(&self, node: &Node) -> Attr {
         let mut attr = node.stat.to_attr(node.ino, &self.config);
         if node.ino == ROOT_INO {
             attr.perm = (0o777 & !self.config.mp_umask) as u16;
@@ -142,11 +150,11 @@ impl<C: ObjectClient> Filesystem<C> {
         attr
     }
 
-    fn node(&self, ino: u64) -> Result<Node> {
+    pub(crate) fn node(&self, ino: u64) -> Result<Node> {
         self.inodes().get(ino).cloned().ok_or(FsError::NotFound)
     }
 
-    fn entry(&self, attr: Attr) -> Entry {
+    pub(crate) fn entry(&self, attr: Attr) -> Entry {
         Entry {
             attr,
             ttl: self.ttl(),
@@ -166,7 +174,7 @@ impl<C: ObjectClient> Filesystem<C> {
         {
             let mut inodes = self.inodes();
             if let Some(child) = inodes.child(parent, name) {
-                if child.valid_until > now {
+                if child.is_fresh(now) {
                     let (ino, attr) = (child.ino, self.attr_of(child));
                     inodes.add_lookups(ino, 1);
                     return Ok(self.entry(attr));
@@ -207,6 +215,21 @@ impl<C: ObjectClient> Filesystem<C> {
         }
     }
 
+    fn negative(&self) -> MutexGuard<'_, NegativeCache> {
+        self.negative.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember for `negative_ttl` that `name` does not exist in `parent`.
+    pub(crate) fn note_missing(&self, parent: u64, name: &str) {
+        let until = Instant::now() + self.config.negative_ttl;
+        self.negative().insert(parent, name, until);
+    }
+
+    /// `name` exists in `parent` now (we just created it).
+    pub(crate) fn forget_missing(&self, parent: u64, name: &str) {
+        self.negative().remove(parent, name);
+    }
+
     pub fn forget(&self, ino: u64, nlookup: u64) {
         self.inodes().forget(ino, nlookup);
     }
@@ -214,7 +237,7 @@ impl<C: ObjectClient> Filesystem<C> {
     /// Attributes of `ino`, re-checked with the server once they are older than the TTL.
     pub async fn getattr(&self, ino: u64) -> Result<Entry> {
         let node = self.node(ino)?;
-        if ino == ROOT_INO || node.valid_until > Instant::now() {
+        if ino == ROOT_INO || node.is_fresh(Instant::now()) {
             return Ok(self.entry(self.attr_of(&node)));
         }
         let (dir_prefix, name) = node.location();
@@ -374,57 +397,117 @@ impl<C: ObjectClient> Filesystem<C> {
         }
     }
 
-    /// Open a file for reading. Writing is refused: this mount is read-only.
+    /// Open a file. Reading streams from the bucket; writing stages the content locally
+    /// (downloading it first unless `O_TRUNC`) and uploads it on flush.
     pub async fn open(&self, ino: u64, flags: u32) -> Result<Opened> {
-        let access = flags as i32 & libc::O_ACCMODE;
-        if access != libc::O_RDONLY || flags as i32 & libc::O_TRUNC != 0 {
+        let writing =
+            flags as i32 & libc::O_ACCMODE != libc::O_RDONLY || flags as i32 & libc::O_TRUNC != 0;
+        if writing && self.config.read_only {
             return Err(FsError::ReadOnly);
         }
         let mut node = self.node(ino)?;
-        if node.valid_until <= Instant::now() {
+        if !node.is_fresh(Instant::now()) {
             self.getattr(ino).await?;
             node = self.node(ino)?;
         }
         match node.stat.kind {
             Kind::Directory => return Err(FsError::IsADirectory),
+            Kind::Symlink if writing => return Err(FsError::NotSupported("writing a symlink")),
             Kind::File | Kind::Symlink => {}
         }
+        let state = if writing {
+            let attr = self.attr_of(&node);
+            let meta = PosixMeta::new(S_IFREG | u32::from(attr.perm), attr.uid, attr.gid);
+            let writer = if flags as i32 & libc::O_TRUNC != 0 {
+                Writer::new_empty(&self.config.tmpdir, meta)?
+            } else {
+                let etag = node.stat.etag.clone();
+                Writer::from_object(
+                    &*self.client,
+                    &node.key,
+                    node.stat.size,
+                    etag,
+                    &self.config.tmpdir,
+                    meta,
+                )
+                .await?
+            };
+            OpenFile::Write(writer)
+        } else {
+            let object = ObjectVersion {
+                key: node.key.clone(),
+                size: node.stat.size,
+                etag: node.stat.etag.clone(),
+            };
+            OpenFile::Read(Reader::new(
+                self.client.clone(),
+                object,
+                self.read_config.clone(),
+            ))
+        };
         let keep_cache = {
             let mut inodes = self.inodes();
             inodes.open(ino);
             let node = inodes.get_mut(ino).ok_or(FsError::NotFound)?;
-            let keep = node.cached_etag.is_some() && node.cached_etag == node.stat.etag;
-            node.cached_etag = node.stat.etag.clone();
-            keep
+            if writing {
+                node.writers += 1;
+                if flags as i32 & libc::O_TRUNC != 0 {
+                    node.stat.size = 0;
+                }
+                node.cached_etag = None; // the content is about to change
+                false
+            } else {
+                let keep = node.writers == 0
+                    && node.cached_etag.is_some()
+                    && node.cached_etag == node.stat.etag;
+                node.cached_etag = node.stat.etag.clone();
+                keep
+            }
         };
-        let object = ObjectVersion {
-            key: node.key.clone(),
-            size: node.stat.size,
-            etag: node.stat.etag.clone(),
-        };
-        let reader = Reader::new(self.client.clone(), object, self.read_config.clone());
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        let handle = Arc::new(FileHandle {
-            ino,
-            reader: tokio::sync::Mutex::new(reader),
-        });
-        self.files().insert(fh, handle);
-        Ok(Opened { fh, keep_cache })
+        Ok(Opened {
+            fh: self.add_handle(ino, state),
+            keep_cache,
+        })
     }
 
-    fn files(&self) -> MutexGuard<'_, HashMap<u64, Arc<FileHandle<C>>>> {
+    pub(crate) fn add_handle(&self, ino: u64, state: OpenFile<C>) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let writes = matches!(state, OpenFile::Write(_));
+        let handle = Arc::new(FileHandle {
+            ino,
+            writes,
+            state: tokio::sync::Mutex::new(state),
+        });
+        self.files().insert(fh, handle);
+        fh
+    }
+
+    pub(crate) fn handle(&self, fh: u64) -> Result<Arc<FileHandle<C>>> {
+        self.files().get(&fh).cloned().ok_or(FsError::BadHandle)
+    }
+
+    /// The handles writing `ino`, preferring `fh` when it is one of them.
+    pub(crate) fn write_handles(&self, ino: u64, fh: Option<u64>) -> Vec<u64> {
+        let files = self.files();
+        let mut found: Vec<u64> = files
+            .iter()
+            .filter(|(_, h)| h.ino == ino && h.writes)
+            .map(|(fh, _)| *fh)
+            .collect();
+        found.sort_by_key(|candidate| Some(*candidate) != fh);
+        found
+    }
+
+    pub(crate) fn files(&self) -> MutexGuard<'_, HashMap<u64, Arc<FileHandle<C>>>> {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
-        let handle = self.files().get(&fh).cloned().ok_or(FsError::BadHandle)?;
-        let mut reader = handle.reader.lock().await;
-        reader.read(offset, size).await
-    }
-
-    pub fn release(&self, fh: u64) {
-        if let Some(handle) = self.files().remove(&fh) {
-            self.inodes().close(handle.ino);
+        let handle = self.handle(fh)?;
+        let mut state = handle.state.lock().await;
+        match &mut *state {
+            OpenFile::Read(reader) => reader.read(offset, size).await,
+            OpenFile::Write(writer) => writer.read(offset, size),
         }
     }
 

@@ -15,8 +15,9 @@ use futures_util::Stream;
 use s3client::ObjectClient;
 
 use crate::attr::{Attr, Kind};
+use crate::changes::{Caller, SetAttrs};
 use crate::error::FsError;
-use crate::filesystem::{DirItem, Filesystem};
+use crate::filesystem::{DirItem, Entry, Filesystem};
 use crate::MountConfig;
 
 /// `fuse_open_out.open_flags`: keep the page cache from an earlier open.
@@ -92,11 +93,7 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
             .lookup(parent, name_str(name)?)
             .await
             .map_err(errno)?;
-        Ok(ReplyEntry {
-            ttl: entry.ttl,
-            attr: file_attr(&entry.attr),
-            generation: 0,
-        })
+        Ok(reply_entry(&entry))
     }
 
     async fn forget(&self, _req: Request, inode: u64, nlookup: u64) {
@@ -126,11 +123,23 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
     async fn setattr(
         &self,
         _req: Request,
-        _inode: u64,
-        _fh: Option<u64>,
-        _set_attr: SetAttr,
+        inode: u64,
+        fh: Option<u64>,
+        set_attr: SetAttr,
     ) -> fuse3::Result<ReplyAttr> {
-        Err(errno(FsError::ReadOnly))
+        let changes = SetAttrs {
+            mode: set_attr.mode,
+            uid: set_attr.uid,
+            gid: set_attr.gid,
+            size: set_attr.size,
+            atime: set_attr.atime.map(system_time),
+            mtime: set_attr.mtime.map(system_time),
+        };
+        let entry = self.fs.setattr(inode, fh, changes).await.map_err(errno)?;
+        Ok(ReplyAttr {
+            ttl: entry.ttl,
+            attr: file_attr(&entry.attr),
+        })
     }
 
     async fn readlink(&self, _req: Request, inode: u64) -> fuse3::Result<ReplyData> {
@@ -163,6 +172,42 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
         Ok(ReplyData { data })
     }
 
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &self,
+        _req: Request,
+        _inode: u64,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: u32,
+    ) -> fuse3::Result<ReplyWrite> {
+        let written = self.fs.write(fh, offset, data).await.map_err(errno)?;
+        Ok(ReplyWrite { written })
+    }
+
+    /// `close(2)`: the upload happens here, so its failure is close's error.
+    async fn flush(
+        &self,
+        _req: Request,
+        _inode: u64,
+        fh: u64,
+        _lock_owner: u64,
+    ) -> fuse3::Result<()> {
+        self.fs.flush(fh).await.map_err(errno)
+    }
+
+    async fn fsync(
+        &self,
+        _req: Request,
+        _inode: u64,
+        fh: u64,
+        _datasync: bool,
+    ) -> fuse3::Result<()> {
+        self.fs.flush(fh).await.map_err(errno)
+    }
+
     async fn release(
         &self,
         _req: Request,
@@ -172,28 +217,7 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
         _lock_owner: u64,
         _flush: bool,
     ) -> fuse3::Result<()> {
-        self.fs.release(fh);
-        Ok(())
-    }
-
-    async fn flush(
-        &self,
-        _req: Request,
-        _inode: u64,
-        _fh: u64,
-        _lock_owner: u64,
-    ) -> fuse3::Result<()> {
-        Ok(())
-    }
-
-    async fn fsync(
-        &self,
-        _req: Request,
-        _inode: u64,
-        _fh: u64,
-        _datasync: bool,
-    ) -> fuse3::Result<()> {
-        Ok(())
+        self.fs.release(fh).await.map_err(errno)
     }
 
     async fn statfs(&self, _req: Request, _inode: u64) -> fuse3::Result<ReplyStatFs> {
@@ -275,7 +299,7 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
     }
 
     async fn access(&self, _req: Request, _inode: u64, mask: u32) -> fuse3::Result<()> {
-        if mask as i32 & libc::W_OK != 0 {
+        if mask as i32 & libc::W_OK != 0 && self.fs.config().read_only {
             return Err(errno(FsError::ReadOnly));
         }
         Ok(())
@@ -283,66 +307,147 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
 
     async fn create(
         &self,
-        _req: Request,
-        _parent: u64,
-        _name: &OsStr,
-        _mode: u32,
-        _flags: u32,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: u32,
     ) -> fuse3::Result<ReplyCreated> {
-        Err(errno(FsError::ReadOnly))
+        let (entry, opened) = self
+            .fs
+            .create(parent, name_str(name)?, mode, flags, caller(&req))
+            .await
+            .map_err(errno)?;
+        Ok(ReplyCreated {
+            ttl: entry.ttl,
+            attr: file_attr(&entry.attr),
+            generation: 0,
+            fh: opened.fh,
+            flags: 0,
+        })
     }
 
     async fn mkdir(
         &self,
-        _req: Request,
-        _parent: u64,
-        _name: &OsStr,
-        _mode: u32,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
         _umask: u32,
     ) -> fuse3::Result<ReplyEntry> {
-        Err(errno(FsError::ReadOnly))
+        let entry = self
+            .fs
+            .mkdir(parent, name_str(name)?, mode, caller(&req))
+            .await
+            .map_err(errno)?;
+        Ok(reply_entry(&entry))
     }
 
-    async fn unlink(&self, _req: Request, _parent: u64, _name: &OsStr) -> fuse3::Result<()> {
-        Err(errno(FsError::ReadOnly))
+    async fn symlink(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        link: &OsStr,
+    ) -> fuse3::Result<ReplyEntry> {
+        let target = link.to_str().ok_or_else(|| Errno::from(libc::EINVAL))?;
+        let entry = self
+            .fs
+            .symlink(parent, name_str(name)?, target, caller(&req))
+            .await
+            .map_err(errno)?;
+        Ok(reply_entry(&entry))
     }
 
-    async fn rmdir(&self, _req: Request, _parent: u64, _name: &OsStr) -> fuse3::Result<()> {
-        Err(errno(FsError::ReadOnly))
+    async fn unlink(&self, _req: Request, parent: u64, name: &OsStr) -> fuse3::Result<()> {
+        self.fs.unlink(parent, name_str(name)?).await.map_err(errno)
+    }
+
+    async fn rmdir(&self, _req: Request, parent: u64, name: &OsStr) -> fuse3::Result<()> {
+        self.fs.rmdir(parent, name_str(name)?).await.map_err(errno)
     }
 
     async fn rename(
         &self,
         _req: Request,
-        _parent: u64,
-        _name: &OsStr,
-        _new_parent: u64,
-        _new_name: &OsStr,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
     ) -> fuse3::Result<()> {
-        Err(errno(FsError::ReadOnly))
+        self.fs
+            .rename(
+                parent,
+                name_str(name)?,
+                new_parent,
+                name_str(new_name)?,
+                false,
+            )
+            .await
+            .map_err(errno)
     }
 
-    async fn symlink(
+    async fn rename2(
         &self,
         _req: Request,
-        _parent: u64,
-        _name: &OsStr,
-        _link: &OsStr,
-    ) -> fuse3::Result<ReplyEntry> {
-        Err(errno(FsError::ReadOnly))
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> fuse3::Result<()> {
+        if flags & !libc::RENAME_NOREPLACE != 0 {
+            return Err(errno(FsError::NotSupported(
+                "rename flags other than RENAME_NOREPLACE",
+            )));
+        }
+        let no_replace = flags & libc::RENAME_NOREPLACE != 0;
+        self.fs
+            .rename(
+                parent,
+                name_str(name)?,
+                new_parent,
+                name_str(new_name)?,
+                no_replace,
+            )
+            .await
+            .map_err(errno)
     }
 
-    async fn write(
+    async fn link(
         &self,
         _req: Request,
         _inode: u64,
-        _fh: u64,
-        _offset: u64,
-        _data: &[u8],
-        _write_flags: u32,
-        _flags: u32,
-    ) -> fuse3::Result<ReplyWrite> {
-        Err(errno(FsError::ReadOnly))
+        _new_parent: u64,
+        _new_name: &OsStr,
+    ) -> fuse3::Result<ReplyEntry> {
+        Err(errno(FsError::NotSupported(
+            "hard links (s3fs has none either)",
+        )))
+    }
+}
+
+fn reply_entry(entry: &Entry) -> ReplyEntry {
+    ReplyEntry {
+        ttl: entry.ttl,
+        attr: file_attr(&entry.attr),
+        generation: 0,
+    }
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid,
+        gid: req.gid,
+    }
+}
+
+fn system_time(t: fuse3::Timestamp) -> std::time::SystemTime {
+    let nanos = Duration::from_nanos(u64::from(t.nsec));
+    if t.sec >= 0 {
+        std::time::UNIX_EPOCH + Duration::from_secs(t.sec as u64) + nanos
+    } else {
+        std::time::UNIX_EPOCH - Duration::from_secs(t.sec.unsigned_abs()) + nanos
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Node {
     pub lookups: u64,
     /// Open file or directory handles.
     pub open_handles: u32,
+    /// Open handles writing this file: while there are any, the local staging copy is the
+    /// truth and the server is not asked.
+    pub writers: u32,
     /// Directories: until when the last complete listing may answer "no such child".
     pub listed_until: Option<Instant>,
     /// Files: the ETag of the content the kernel may hold in its page cache.
@@ -38,6 +41,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether `stat` may be answered without asking the server.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        self.writers > 0 || self.valid_until > now
+    }
+
     /// The directory prefix and the name this node is looked up by.
     pub fn location(&self) -> (&str, &str) {
         let trimmed = self.key.strip_suffix('/').unwrap_or(&self.key);
@@ -73,6 +81,7 @@ impl InodeTable {
             valid_until: far_future(),
             lookups: 1,
             open_handles: 0,
+            writers: 0,
             listed_until: None,
             cached_etag: None,
             linked: true,
@@ -149,6 +158,7 @@ impl InodeTable {
                 valid_until,
                 lookups: 0,
                 open_handles: 0,
+                writers: 0,
                 listed_until: None,
                 cached_etag: None,
                 linked: true,
@@ -167,6 +177,34 @@ impl InodeTable {
             }
             self.drop_if_unused(ino);
         }
+    }
+
+    /// Move `ino` to `new_name` in `new_parent`, keeping its inode number (open handles follow
+    /// it). Whatever had that name is unlinked. Returns false if either node is unknown.
+    pub fn rename(&mut self, ino: u64, new_parent: u64, new_name: &str) -> bool {
+        let Some(parent_key) = self.nodes.get(&new_parent).map(|p| p.key.clone()) else {
+            return false;
+        };
+        let Some(node) = self.nodes.get(&ino) else {
+            return false;
+        };
+        let (old_parent, old_name) = (node.parent, node.name.clone());
+        if self.names.get(&(old_parent, old_name.clone())) == Some(&ino) {
+            self.names.remove(&(old_parent, old_name));
+        }
+        self.unlink(new_parent, new_name);
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return false;
+        };
+        node.parent = new_parent;
+        node.name = new_name.to_string();
+        node.key = match node.stat.kind {
+            Kind::Directory => format!("{parent_key}{new_name}/"),
+            Kind::File | Kind::Symlink => format!("{parent_key}{new_name}"),
+        };
+        node.linked = true;
+        self.names.insert((new_parent, new_name.to_string()), ino);
+        true
     }
 
     pub fn add_lookups(&mut self, ino: u64, n: u64) {

@@ -5,6 +5,7 @@
 //! - [`fuse`] is the thin fuse3 adapter, and [`fuse::mount`] mounts a filesystem.
 
 mod attr;
+mod changes;
 mod config;
 mod error;
 mod filesystem;
@@ -14,8 +15,10 @@ mod listing;
 mod negative;
 mod reader;
 mod resolve;
+mod writer;
 
 pub use attr::{Attr, Kind, Stat};
+pub use changes::{Caller, SetAttrs};
 pub use config::{FsConfig, MountConfig};
 pub use error::FsError;
 pub use filesystem::{DirItem, Entry, Filesystem, FsStats, Opened};

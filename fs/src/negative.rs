@@ -42,4 +42,8 @@ impl NegativeCache {
         }
         self.entries.insert((parent, name.to_string()), until);
     }
+
+    pub fn remove(&mut self, parent: u64, name: &str) {
+        self.entries.remove(&(parent, name.to_string()));
+    }
 }

@@ -81,7 +81,7 @@ async fn walk(fs: &Filesystem<MockClient>) -> BTreeMap<String, Option<Vec<u8>>> 
             } else {
                 let fh = fs.open(e.attr.ino, 0).await.unwrap().fh;
                 let data = fs.read(fh, 0, 1 << 20).await.unwrap();
-                fs.release(fh);
+                fs.release(fh).await.unwrap();
                 out.insert(format!("{path}{}", item.name), Some(data.to_vec()));
             }
         }

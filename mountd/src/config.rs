@@ -2,8 +2,8 @@
 //! [`MountConfig`], plus the bucket, prefix and mountpoint.
 //!
 //! Decisions (see the README):
-//! - The mount is read-only for now, whatever `ro`/`rw` say; a one-line warning says so
-//!   unless `ro` was given.
+//! - The mount is read-write unless `ro` is given, as in s3fs. Files are staged in `tmpdir`
+//!   (default: the system's temp folder) and uploaded whole with one PUT.
 //! - `stat_cache_expire=N` sets the metadata TTL (our caches and the kernel's) to N seconds.
 //!   Without it mountd keeps the filesystem's short default (1 s), not s3fs's 900 s, so
 //!   changes made by other clients show up at once; pass `stat_cache_expire=900` for s3fs's
@@ -233,14 +233,9 @@ pub fn plan(
         list_max_keys: options
             .list_object_max_keys
             .unwrap_or(defaults.list_max_keys),
+        read_only: options.ro,
+        tmpdir: options.tmpdir.clone().unwrap_or(defaults.tmpdir),
     };
-
-    if !options.ro {
-        warnings.push(
-            "mounting read-only: writing through the mount is not supported yet (pass -o ro to silence this)"
-                .into(),
-        );
-    }
     let mount = MountConfig {
         fs_name: options
             .fsname
@@ -248,7 +243,7 @@ pub fn plan(
             .unwrap_or_else(|| program.to_string()),
         allow_other: options.allow_other,
         allow_root: options.allow_root,
-        read_only: true,
+        read_only: options.ro,
         default_permissions: options.default_permissions,
     };
 
@@ -350,14 +345,13 @@ mod tests {
         assert_eq!(p.s3.read_timeout, Duration::from_secs(120));
         let c = p.s3.credentials.as_ref().unwrap();
         assert_eq!(c.access_key_id, "AK");
-        assert!(p.mount.read_only);
+        assert!(
+            !p.mount.read_only && !p.fs.read_only,
+            "read-write unless ro"
+        );
         assert_eq!(p.mount.fs_name, "s3fs");
         assert_eq!(p.fs.uid, 1000);
         assert!(!p.fs.force_uid);
-        assert!(p
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("mounting read-only")));
         assert!(!format!("{p:?}").contains("SECRETSECRET"));
         assert!(!p.notes.join("\n").contains("SECRETSECRET"));
     }
@@ -441,10 +435,7 @@ mod tests {
         assert_eq!(p.fs.umask, Some(0o022));
         assert_eq!(p.fs.mp_umask, 0o002);
         assert!(p.mount.allow_other);
-        assert!(!p
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("mounting read-only")));
+        assert!(p.mount.read_only && p.fs.read_only);
         assert_eq!(p.s3.list_version, ListVersion::V2);
         assert_eq!(p.s3.endpoint.base_path, "/svc");
         assert_eq!(p.s3.retries, 2);

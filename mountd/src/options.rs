@@ -19,7 +19,7 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub enum Support {
     /// Implemented.
     Supported,
-    /// Accepted without a warning; it has no effect on this (read-only, SigV4-only) mount.
+    /// Accepted without a warning; it has no effect on this (SigV4-only) mount.
     NoEffect,
     /// Accepted with the warning "option X is not supported yet, ignored".
     NotYet,
@@ -124,15 +124,15 @@ pub const TABLE: &[OptionSpec] = &[
     o("use_cache", NotYet, "local file cache folder"),
     o("check_cache_dir_exist", NotYet, "fail if the cache folder does not exist"),
     o("del_cache", NotYet, "wipe the cache at start and exit"),
-    o("tmpdir", NotYet, "folder for temporary files"),
+    o("tmpdir", Supported, "folder where files being written are staged before upload (default /tmp)"),
     o("ensure_diskfree", NotYet, "MB of free disk to keep for cache and temp files"),
     o("free_space_ratio", NotYet, "minimum free-space ratio of the cache disk"),
     o("set_check_cache_sigusr1", NotYet, "cache check on SIGUSR1"),
     o("fake_diskfree", NotYet, "fake free disk space (testing)"),
     o("fd_page_size", Obsolete, "ignored by s3fs too"),
     o("bucket_size", NotYet, "size reported by statvfs"),
-    // Writing (the mount is read-only for now).
-    o("nomultipart", NoEffect, "single PUT for every upload (no effect while the mount is read-only)"),
+    // Writing.
+    o("nomultipart", Supported, "single PUT for every upload (mountd has no multipart upload yet, so this is always so)"),
     o("default_acl", NotYet, "canned ACL of written objects"),
     o("storage_class", NotYet, "storage class of written objects"),
     o("use_rrs", Obsolete, "reduced redundancy storage (use storage_class)"),
@@ -175,8 +175,8 @@ pub const TABLE: &[OptionSpec] = &[
     o("insecure_logging", NotYet, "log secrets (mountd never does)"),
     o("instance_name", NotYet, "instance name in logs"),
     // Generic FUSE / mount options.
-    o("ro", Supported, "read-only mount (mountd mounts read-only for now in any case)"),
-    o("rw", Supported, "read-write (writes are not supported yet: still mounted read-only, with a warning)"),
+    o("ro", Supported, "read-only mount"),
+    o("rw", Supported, "read-write mount (the default)"),
     o("nonempty", NoEffect, "FUSE 3 mounts over non-empty directories anyway (a warning says so)"),
     o("fsname", Supported, "source name shown in /proc/mounts (default: the program name)"),
     o("debug", Supported, "FUSE debug output, like a second -d (implies -f)"),
@@ -186,7 +186,7 @@ pub const TABLE: &[OptionSpec] = &[
     o("dev", NoEffect, "mount flag"),
     o("noexec", NotYet, "mount flag: not applied yet (fuse3 cannot set it)"),
     o("exec", NoEffect, "mount flag (the default)"),
-    o("noatime", NoEffect, "mount flag (atime is not stored on a read-only mount)"),
+    o("noatime", NoEffect, "mount flag (atime is stored only when a file is written)"),
     o("atime", NoEffect, "mount flag"),
     o("relatime", NoEffect, "mount flag"),
     o("norelatime", NoEffect, "mount flag"),
@@ -194,7 +194,7 @@ pub const TABLE: &[OptionSpec] = &[
     o("nodiratime", NoEffect, "mount flag"),
     o("diratime", NoEffect, "mount flag"),
     o("lazytime", NoEffect, "mount flag"),
-    o("sync", NoEffect, "mount flag (nothing to sync on a read-only mount)"),
+    o("sync", NoEffect, "mount flag (every close uploads anyway)"),
     o("async", NoEffect, "mount flag"),
     o("dirsync", NoEffect, "mount flag"),
     o("kernel_cache", NotYet, "libfuse: keep the page cache across opens"),
@@ -322,6 +322,8 @@ pub struct Options {
     /// `rw` was given.
     pub rw: bool,
     pub fsname: Option<String>,
+    /// Where files being written are staged (s3fs `tmpdir`).
+    pub tmpdir: Option<PathBuf>,
     /// `-o debug` (libfuse's FUSE debug; implies foreground).
     pub fuse_debug: bool,
     pub dbglevel: Option<LogLevel>,
@@ -365,6 +367,7 @@ impl Default for Options {
             ro: false,
             rw: false,
             fsname: None,
+            tmpdir: None,
             fuse_debug: false,
             dbglevel: None,
             curldbg: false,
@@ -620,6 +623,13 @@ impl Options {
                 self.logfile = Some(PathBuf::from(v));
             }
             "no_time_stamp_msg" => self.no_time_stamp_msg = flag()?,
+            "tmpdir" => {
+                let v = need()?;
+                if v.is_empty() {
+                    return Err(invalid("empty path"));
+                }
+                self.tmpdir = Some(PathBuf::from(v));
+            }
             "ro" => {
                 flag()?;
                 self.ro = true;
@@ -638,7 +648,10 @@ impl Options {
                 self.fsname = Some(v.to_string());
             }
             "debug" => self.fuse_debug = flag()?,
-            other => unreachable!("option {other} is marked supported but has no parser"),
+            "nomultipart" => self.nomultipart = flag()?,
+            // A table row marked supported without a parser; `every_supported_option_has_a_parser`
+            // keeps this from happening, and user input must never crash the daemon if it does.
+            _ => return Err(invalid("internal error: this option has no parser")),
         }
         Ok(())
     }

@@ -148,14 +148,19 @@ async fn lifecycle(
         }
     };
     tracing::info!(
-        "mounted bucket {}{} at {} (read-only)",
+        "mounted bucket {}{} at {}{}",
         plan.bucket,
         if plan.prefix.is_empty() {
             String::new()
         } else {
             format!(":/{}", plan.prefix)
         },
-        plan.mountpoint.display()
+        plan.mountpoint.display(),
+        if plan.fs.read_only {
+            " (read-only)"
+        } else {
+            ""
+        }
     );
     readiness.ready();
 
@@ -296,7 +301,7 @@ pub fn usage(program: &str) -> String {
         "Usage: {program} BUCKET[:/PATH] MOUNTPOINT [OPTION]...\n\
          \x20      {program} MOUNTPOINT -o bucket=BUCKET[:/PATH] [OPTION]...\n\
          \n\
-         Mount an S3 bucket (or a prefix of it) with FUSE, read-only for now. The command line,\n\
+         Mount an S3 bucket (or a prefix of it) with FUSE. The command line,\n\
          the -o options and the passwd files are s3fs's.\n\
          \n\
          General options:\n\
