@@ -9,7 +9,7 @@
 #   clippy  cargo clippy --workspace --all-targets --all-features -- -D warnings
 #   build   cargo build --workspace --all-features --bins, and the test binaries
 #   test    start moto and Garage on 127.0.0.1 (scripts/servers.sh, state in a temp dir),
-#           then cargo test --workspace --all-features with MOUNTD_REQUIRE_SERVERS=1
+#           then cargo test --workspace --all-features --no-fail-fast with MOUNTD_REQUIRE_SERVERS=1
 # A failing fmt, clippy, build or test phase does not stop the later ones (you see every
 # failure at once); the exit status is non-zero if any phase failed. The servers are
 # stopped on exit, whatever happens.
@@ -104,7 +104,7 @@ run_tests() {
     fi
     log "MOUNTD_REQUIRE_SERVERS=$MOUNTD_REQUIRE_SERVERS MOUNTD_BIN=${MOUNTD_BIN:-(harness default)}"
     # Tests talk only to 127.0.0.1: no proxies, no EC2 metadata lookups.
-    without_proxies timeout -k 30 "${MOUNTD_TEST_TIMEOUT:-1800}" cargo test "${TEST_ARGS[@]}" "$@"
+    without_proxies timeout -k 30 "${MOUNTD_TEST_TIMEOUT:-1800}" cargo test "${TEST_ARGS[@]}" --no-fail-fast "$@"
 }
 
 if wants test; then
