@@ -29,13 +29,19 @@ SUMMARY=()
 FAILED=0
 START=$SECONDS
 
-# phase NAME CMD...: runs CMD, records its time and result.
+# phase NAME CMD...: runs CMD, records its time and result. CMD runs as a background job
+# that we `wait` for, so a TERM or INT sent to this script is handled at once (forwarded to
+# CMD, then the servers are stopped) instead of after CMD finishes.
+CHILD=
 phase() {
     local name=$1 t0=$SECONDS rc
     shift
     log "=== phase $name: $*"
-    "$@"
+    "$@" &
+    CHILD=$!
+    wait "$CHILD"
     rc=$?
+    CHILD=
     local verdict="ok"
     [ $rc = 0 ] || verdict="FAILED (exit $rc)"
     SUMMARY+=("$(printf '  %-12s %5ss  %s' "$name" $((SECONDS - t0)) "$verdict")")
@@ -60,9 +66,33 @@ cleanup() {
     rm -rf "$TMP"
     exit $rc
 }
+descendants() { # all processes below PID (cargo, test binaries, the mounts they started)
+    local c
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+on_signal() {
+    log "interrupted by SIG$1"
+    if [ -n "$CHILD" ]; then
+        local pids i
+        pids="$CHILD $(descendants "$CHILD")"
+        # shellcheck disable=SC2086
+        kill -TERM $pids 2>/dev/null
+        for i in $(seq 100); do
+            # shellcheck disable=SC2086
+            kill -0 $pids 2>/dev/null || break
+            sleep 0.1
+        done
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null
+    fi
+    exit "$2"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
 
 # --- deps: without them nothing else can run. ---------------------------------------------
 if wants deps; then
