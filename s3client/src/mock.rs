@@ -3,6 +3,12 @@
 //! It follows S3's listing rules (prefix, delimiter, common prefixes, pages of `max_keys`
 //! entries counting objects and prefixes alike, continuation after the last entry), counts
 //! calls and bytes, and can be told to fail operations.
+//!
+//! Writes follow `S3Client` against S3: a PUT (or a copy replacing metadata) without a
+//! content type stores `application/octet-stream`; metadata names are lower-cased; deleting
+//! a missing key succeeds; a copy keeps the ETag (same bytes), checks `if_match` against the
+//! source, and refuses to copy an object onto itself without replacing its metadata (S3's
+//! 400 `InvalidRequest`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -103,7 +103,8 @@ pub(crate) struct Spec<'a> {
 /// (anonymous requests for public buckets go out unsigned).
 ///
 /// A PUT always carries `Content-Length` (also `0`: S3 refuses a PUT without it), not
-/// signed; `Expect` is never sent (see the crate docs).
+/// signed. `Expect: 100-continue` (not signed) goes with bodies that wait for it
+/// ([`RequestBody::expect_continue`]); 1xx answers are passed to the handshake.
 pub(crate) fn build(
     addresser: &Addresser,
     signer: &sigv4::Signer,
@@ -147,15 +148,28 @@ pub(crate) fn build(
     if let Some(ua) = user_agent {
         builder = builder.header(http::header::USER_AGENT, ua.clone());
     }
+    if body.continue_handle().is_some() {
+        // Not signed: proxies may drop or answer `Expect` themselves.
+        builder = builder.header(http::header::EXPECT, "100-continue");
+    }
     let length = hyper::body::Body::size_hint(&body).exact();
     if spec.method == "PUT" || length.is_some_and(|n| n > 0) {
         if let Some(n) = length {
             builder = builder.header(http::header::CONTENT_LENGTH, n);
         }
     }
-    builder
+    let handshake = body.continue_handle().cloned();
+    let mut request = builder
         .body(body)
-        .map_err(|e| S3Error::InvalidResponse(format!("cannot build a request for {url}: {e}")))
+        .map_err(|e| S3Error::InvalidResponse(format!("cannot build a request for {url}: {e}")))?;
+    if let Some(handshake) = handshake {
+        hyper::ext::on_informational(&mut request, move |answer| {
+            if answer.status() == http::StatusCode::CONTINUE {
+                handshake.go();
+            }
+        });
+    }
+    Ok(request)
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, S3Error> {

@@ -2,7 +2,8 @@
 //! requests, never one TLS handshake per request) over hyper-rustls, for http and https.
 //!
 //! Timeouts: `connect_timeout` bounds TCP connect on the connector; the wait for response
-//! headers and for each body chunk is bounded by `read_timeout` (see [`send`], [`next_chunk`]).
+//! headers and for each body chunk is bounded by `read_timeout` (see [`send`], [`next_chunk`]);
+//! an upload's wait is counted from the last body chunk it handed over (see [`send`]).
 
 use std::error::Error as StdError;
 use std::time::Duration;

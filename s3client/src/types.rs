@@ -109,7 +109,8 @@ pub struct ListPage {
 pub enum PutBody {
     Bytes(Bytes),
     /// The first `len` bytes of a local file, read (twice: once for the payload SHA-256,
-    /// once to send) when the request is made, and again on each retry.
+    /// once to send) when the request is made, and again on each retry. A file shorter than
+    /// `len`, or one that changes while it is sent, fails the upload; nothing is stored.
     File {
         path: std::path::PathBuf,
         len: u64,
@@ -134,6 +135,7 @@ impl PutBody {
 pub struct PutRequest {
     pub key: String,
     pub body: PutBody,
+    /// `None`: `application/octet-stream`.
     pub content_type: Option<String>,
     /// User metadata, sent as `x-amz-meta-NAME` (names lower-case, without the prefix).
     pub metadata: BTreeMap<String, String>,

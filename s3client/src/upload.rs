@@ -12,6 +12,13 @@
 //!   when it stops moving, not after a fixed time (a multi-GB body takes what it takes).
 //! - A failure of the local file is recorded in [`Progress`], so the caller can tell it from
 //!   a network failure (it is not retried).
+//! - Bodies of [`EXPECT_CONTINUE_MIN`] bytes or more go with `Expect: 100-continue`
+//!   ([`RequestBody::expect_continue`]): the body waits for the server's `100 Continue`
+//!   (at most [`EXPECT_CONTINUE_WAIT`], then it goes anyway, as curl does). A server that
+//!   refuses the request (bad signature, no permission) answers at once and closes; without
+//!   the wait the client is still writing the body then, the write fails (broken pipe,
+//!   connection reset) and hyper reports that instead of the answer, which is lost. Empty
+//!   bodies never carry `Expect` (Garage then stalls the next request on the connection).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -32,6 +39,44 @@ pub(crate) const CHUNK: usize = 256 << 10;
 /// Byte bodies longer than this are hashed on the blocking pool, not on the runtime thread.
 const INLINE_HASH_LIMIT: usize = 1 << 20;
 
+/// Bodies of at least this many bytes are sent with `Expect: 100-continue`. Smaller ones
+/// fit into the socket's send buffer at once, so an early answer is not lost.
+pub(crate) const EXPECT_CONTINUE_MIN: u64 = 64 << 10;
+/// How long a body waits for `100 Continue` before it goes anyway (servers that ignore
+/// `Expect`); curl waits as long.
+pub(crate) const EXPECT_CONTINUE_WAIT: Duration = Duration::from_secs(1);
+
+const WAITING: u8 = 0;
+const GO: u8 = 1;
+const ABORT: u8 = 2;
+
+/// The `Expect: 100-continue` handshake of one request: `100 Continue` releases the body,
+/// a final answer that came first abandons it.
+#[derive(Clone, Debug)]
+pub(crate) struct Continue(Arc<tokio::sync::watch::Sender<u8>>);
+
+impl Continue {
+    /// The server said `100 Continue`.
+    pub fn go(&self) {
+        self.set(GO);
+    }
+    /// The final answer is in: a body still waiting is not sent.
+    pub fn abort(&self) {
+        self.set(ABORT);
+    }
+    fn set(&self, to: u8) {
+        self.0.send_if_modified(|s| {
+            let change = *s == WAITING;
+            if change {
+                *s = to;
+            }
+            change
+        });
+    }
+}
+
+type Gate = Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
 type FileChunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
 enum Source {
@@ -44,6 +89,9 @@ pub(crate) struct RequestBody {
     source: Source,
     remaining: u64,
     progress: Option<Arc<Progress>>,
+    /// `Expect: 100-continue`: resolves `true` when the body may go, `false` if abandoned.
+    gate: Option<Gate>,
+    expect: Option<Continue>,
 }
 
 impl RequestBody {
@@ -56,6 +104,8 @@ impl RequestBody {
             remaining: data.len() as u64,
             source: Source::Bytes(data),
             progress,
+            gate: None,
+            expect: None,
         }
     }
 
@@ -64,7 +114,36 @@ impl RequestBody {
             source: Source::File(stream),
             remaining: len,
             progress: Some(progress),
+            gate: None,
+            expect: None,
         }
+    }
+
+    /// Hold the body back until `100 Continue` when it is [`EXPECT_CONTINUE_MIN`] bytes or
+    /// longer; the handshake's handle, `None` for shorter bodies (sent at once).
+    pub fn expect_continue(&mut self) -> Option<Continue> {
+        if self.remaining < EXPECT_CONTINUE_MIN {
+            return None;
+        }
+        let (tx, mut rx) = tokio::sync::watch::channel(WAITING);
+        let handle = Continue(Arc::new(tx));
+        self.gate = Some(Box::pin(async move {
+            match tokio::time::timeout(EXPECT_CONTINUE_WAIT, rx.wait_for(|s| *s != WAITING)).await {
+                Ok(Ok(state)) => *state == GO,
+                // The request is gone (sender dropped): nothing will read the body.
+                Ok(Err(_)) => false,
+                // No 100 Continue: the server ignores Expect; send anyway.
+                Err(_) => true,
+            }
+        }));
+        self.expect = Some(handle.clone());
+        Some(handle)
+    }
+
+    /// The handshake, when this body waits for `100 Continue` (the request must then carry
+    /// `Expect: 100-continue` and pass 1xx answers to [`Continue::go`]).
+    pub fn continue_handle(&self) -> Option<&Continue> {
+        self.expect.as_ref()
     }
 
     fn touch(&self) {
@@ -85,6 +164,19 @@ impl Body for RequestBody {
         let this = &mut *self;
         if this.remaining == 0 {
             return Poll::Ready(None);
+        }
+        if let Some(gate) = this.gate.as_mut() {
+            match gate.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(true) => this.gate = None,
+                Poll::Ready(false) => {
+                    this.gate = None;
+                    this.remaining = 0;
+                    return Poll::Ready(Some(Err(std::io::Error::other(
+                        "body not sent: the server answered before 100 Continue",
+                    ))));
+                }
+            }
         }
         let chunk = match &mut this.source {
             Source::Bytes(rest) => rest.split_to(rest.len().min(CHUNK)),
@@ -415,6 +507,50 @@ mod tests {
             let empty = RequestBody::empty();
             assert!(empty.is_end_stream());
             assert_eq!(empty.size_hint().exact(), Some(0));
+        });
+    }
+
+    #[test]
+    fn expect_continue_gates_long_bodies() {
+        rt().block_on(async {
+            // Short bodies are not gated.
+            let mut short = RequestBody::bytes(Bytes::from(pattern(100)), None);
+            assert!(short.expect_continue().is_none());
+            assert!(short.continue_handle().is_none());
+
+            // 100 Continue releases the body.
+            let data = Bytes::from(pattern(EXPECT_CONTINUE_MIN as usize));
+            let mut body = RequestBody::bytes(data.clone(), None);
+            let handle = body.expect_continue().unwrap();
+            assert!(body.continue_handle().is_some());
+            let release = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                handle.go();
+                handle.abort(); // too late: no effect
+            });
+            let started = Instant::now();
+            let (chunks, err) = collect(body).await;
+            assert!(err.is_none());
+            assert_eq!(chunks.concat(), data);
+            assert!(started.elapsed() >= Duration::from_millis(50));
+            assert!(started.elapsed() < EXPECT_CONTINUE_WAIT);
+            release.await.unwrap();
+
+            // A final answer first: nothing is sent.
+            let mut body = RequestBody::bytes(data.clone(), None);
+            body.expect_continue().unwrap().abort();
+            let (chunks, err) = collect(body).await;
+            assert!(chunks.is_empty());
+            assert!(err.unwrap().to_string().contains("100 Continue"));
+
+            // No answer at all: the body goes after the wait.
+            let mut body = RequestBody::bytes(data.clone(), None);
+            let _handle = body.expect_continue().unwrap();
+            let started = Instant::now();
+            let (chunks, err) = collect(body).await;
+            assert!(err.is_none());
+            assert_eq!(chunks.concat(), data);
+            assert!(started.elapsed() >= EXPECT_CONTINUE_WAIT);
         });
     }
 

@@ -1,4 +1,5 @@
-//! The XML documents of the S3 API: ListBucketResult (V1 and V2) and `<Error>`.
+//! The XML documents of the S3 API: ListBucketResult (V1 and V2), CopyObjectResult and
+//! `<Error>`.
 //!
 //! quick-xml reads the body into a small element tree ([`Element`]: local name, text,
 //! children), and the documents are read from the tree by element name. That makes the parser

@@ -21,8 +21,11 @@ use tokio::sync::Notify;
 
 /// How the server treats one request (one connection each).
 enum Step {
-    /// Read the whole body (by its Content-Length), then send this answer.
+    /// Read the whole body (by its Content-Length), then send this answer. As real servers
+    /// do, `100 Continue` first when the request has `Expect: 100-continue`.
     Answer(Vec<u8>),
+    /// As `Answer`, but never `100 Continue`: a server that ignores `Expect`.
+    AnswerIgnoringExpect(Vec<u8>),
     /// Answer right after the headers, without reading the body; keep reading afterwards.
     AnswerEarly(Vec<u8>),
     /// Answer right after the headers, then close the connection with the body unread
@@ -151,6 +154,12 @@ async fn serve(mut sock: TcpStream, step: Step, log: Arc<Mutex<Vec<Seen>>>, inde
     }
     .content_length()
     .unwrap_or(0);
+    let expects = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("expect") && v.trim().eq_ignore_ascii_case("100-continue")
+        })
+    });
+    let mut send_continue = expects;
     let (answer, chunk, pause, notify) = match step {
         Step::Stall => {
             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -174,11 +183,18 @@ async fn serve(mut sock: TcpStream, step: Step, log: Arc<Mutex<Vec<Seen>>>, inde
             return;
         }
         Step::Answer(answer) => (answer, 64 << 10, Duration::ZERO, None),
+        Step::AnswerIgnoringExpect(answer) => {
+            send_continue = false;
+            (answer, 64 << 10, Duration::ZERO, None)
+        }
         Step::ReadSlowly(chunk, pause, answer) => (answer, chunk, pause, None),
         Step::ReadAfter(notify, answer) => (answer, 64 << 10, Duration::ZERO, Some(notify)),
     };
     if let Some(n) = notify {
         n.notified().await;
+    }
+    if send_continue && body.len() < want {
+        let _ = sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
     }
     if buf.len() < chunk {
         buf.resize(chunk, 0);
@@ -313,12 +329,19 @@ fn assert_signature_valid(seen: &Seen, raw_path: &str) {
 }
 
 /// What must never be on an upload: chunked framing, aws-chunked payloads, trailers,
-/// `Expect`, checksums.
+/// checksums. `Expect: 100-continue` exactly on bodies of 64 KiB or more, never signed.
 fn assert_plain_upload(seen: &Seen) {
+    let long = seen.content_length().unwrap_or(0) >= 64 << 10;
+    assert_eq!(
+        seen.header("expect"),
+        long.then_some("100-continue"),
+        "{}",
+        seen.head
+    );
+    assert!(!seen.header("authorization").unwrap().contains("expect"));
     for absent in [
         "transfer-encoding",
         "content-encoding",
-        "expect",
         "x-amz-decoded-content-length",
         "x-amz-trailer",
         "x-amz-sdk-checksum-algorithm",
@@ -597,14 +620,18 @@ async fn an_answer_before_the_body_is_read_is_still_the_servers_answer() {
             "expected the 403, got {e:?}"
         );
     }
+    // The body waited for a 100 Continue that never came: none of it was sent.
+    let seen = stub.seen();
+    assert_eq!(seen[0].header("expect"), Some("100-continue"));
+    assert!(seen[0].body.is_empty(), "{} bytes sent", seen[0].body.len());
 }
 
 #[tokio::test]
 async fn a_stalled_upload_times_out_and_a_slow_one_does_not() {
     let stub = Stub::start(vec![Step::Stall]).await;
     let c = stub.client(|c| {
-        c.connect_timeout = Duration::from_millis(500);
-        c.read_timeout = Duration::from_millis(700);
+        c.connect_timeout = Duration::from_millis(300);
+        c.read_timeout = Duration::from_millis(2500);
     });
     // More than the socket buffers hold, so the body really stops moving.
     let body = PutBody::Bytes(pattern(32 << 20).into());
@@ -626,18 +653,20 @@ async fn a_stalled_upload_times_out_and_a_slow_one_does_not() {
     // that the upload does not hang.
     assert!(started.elapsed() < Duration::from_secs(30), "{e:?}");
 
-    // 24 MiB read 256 KiB per 15 ms takes well over connect + read timeout (1.2 s), but the
-    // body keeps moving, so the upload is not cut off.
-    let data = pattern(24 << 20);
+    // 40 MiB read 256 KiB per 20 ms takes well over connect + read timeout (2.8 s), but
+    // the body keeps moving, so the upload is not cut off. (Progress is the body handed to
+    // the socket: what then sits in the kernel's buffers, a few MiB here, must drain within
+    // the read timeout.)
+    let data = pattern(40 << 20);
     let stub = Stub::start(vec![Step::ReadSlowly(
         256 << 10,
-        Duration::from_millis(15),
+        Duration::from_millis(20),
         put_ok("\"slow\""),
     )])
     .await;
     let c = stub.client(|c| {
-        c.connect_timeout = Duration::from_millis(500);
-        c.read_timeout = Duration::from_millis(700);
+        c.connect_timeout = Duration::from_millis(300);
+        c.read_timeout = Duration::from_millis(2500);
     });
     let started = Instant::now();
     let r = c
@@ -652,7 +681,7 @@ async fn a_stalled_upload_times_out_and_a_slow_one_does_not() {
     assert_eq!(r.etag, "\"slow\"");
     let took = started.elapsed();
     eprintln!("slow upload took {took:?}");
-    assert!(took > Duration::from_millis(1200), "{took:?}");
+    assert!(took > Duration::from_millis(2800), "{took:?}");
     assert_eq!(stub.seen()[0].body.len(), data.len());
 }
 
@@ -795,4 +824,26 @@ async fn copy_errors_in_200_answers() {
     let e = copy().await.unwrap_err();
     assert!(matches!(e, S3Error::InvalidResponse(_)), "{e:?}");
     assert_eq!(stub.seen().len(), 6);
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_expect_gets_the_body_after_a_second() {
+    let data = pattern(100 << 10);
+    let stub = Stub::start(vec![Step::AnswerIgnoringExpect(put_ok("\"late\""))]).await;
+    let c = stub.client(|_| {});
+    let started = Instant::now();
+    let r = c
+        .put_object(PutRequest {
+            key: "k".into(),
+            body: PutBody::Bytes(data.clone().into()),
+            content_type: None,
+            metadata: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.etag, "\"late\"");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let seen = stub.seen();
+    assert_eq!(seen[0].header("expect"), Some("100-continue"));
+    assert_eq!(seen[0].body, data);
 }

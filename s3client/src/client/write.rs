@@ -129,6 +129,8 @@ impl S3Client {
                 }
             },
         };
+        let mut body = body;
+        let handshake = body.expect_continue();
         let headers = borrowed(headers);
         let spec = Spec {
             method: "PUT",
@@ -140,6 +142,10 @@ impl S3Client {
         let sent = self
             .execute_with_body(&spec, body, Some(&progress), &mut log)
             .await;
+        if let Some(handshake) = handshake {
+            // An answer is in (or the request failed): a body still waiting never goes.
+            handshake.abort();
+        }
         let mut resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
