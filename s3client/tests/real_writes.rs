@@ -379,6 +379,8 @@ async fn garage_put_with_a_wrong_secret_is_access_denied_and_stores_nothing() {
     let bodies = [
         PutBody::Bytes(bytes::Bytes::new()),
         PutBody::Bytes(bytes::Bytes::from_static(b"x")),
+        // Just under the size that waits for 100 Continue.
+        PutBody::Bytes(data((64 << 10) - 1, 4).into()),
         PutBody::Bytes(big.clone().into()),
         PutBody::File {
             path: path.clone(),
