@@ -523,12 +523,12 @@ mod tests {
             let mut body = RequestBody::bytes(data.clone(), None);
             let handle = body.expect_continue().unwrap();
             assert!(body.continue_handle().is_some());
+            let started = Instant::now();
             let release = tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 handle.go();
                 handle.abort(); // too late: no effect
             });
-            let started = Instant::now();
             let (chunks, err) = collect(body).await;
             assert!(err.is_none());
             assert_eq!(chunks.concat(), data);
