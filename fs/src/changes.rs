@@ -298,13 +298,15 @@ impl<C: ObjectClient> Filesystem<C> {
                 meta.stat(Kind::Directory, DIRECTORY_SIZE, None)
             }
             (Kind::File | Kind::Symlink, _) => {
+                // Replacing metadata replaces the content type too: keep the current one.
+                let current = self.client.head_object(&node.key).await?;
                 let put = self
                     .client
                     .copy_object(CopyRequest {
                         source_key: node.key.clone(),
                         dest_key: node.key.clone(),
                         metadata: Some(meta.headers()),
-                        content_type: None,
+                        content_type: current.content_type,
                         if_match: node.stat.etag.clone(),
                     })
                     .await

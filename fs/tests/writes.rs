@@ -176,7 +176,10 @@ async fn overwrite_in_the_middle_append_and_truncate_keep_the_rest() {
 #[tokio::test]
 async fn chmod_chown_and_utimens_rewrite_the_metadata_headers() {
     let c = MockClient::new();
-    c.put("f", "data");
+    c.insert(
+        "f",
+        s3client::mock::MockObject::new("data").content_type("text/plain"),
+    );
     let fs = fs_over(&c);
     let ino = fs.lookup(ROOT_INO, "f").await.unwrap().attr.ino;
     let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
@@ -196,6 +199,11 @@ async fn chmod_chown_and_utimens_rewrite_the_metadata_headers() {
     assert_eq!((e.attr.perm, e.attr.uid, e.attr.mtime), (0o600, 7, when));
     let o = c.object("f").unwrap();
     assert_eq!(&o.data[..], b"data", "content unchanged");
+    assert_eq!(
+        o.content_type.as_deref(),
+        Some("text/plain"),
+        "content type kept"
+    );
     assert_eq!(o.metadata["mode"], (0o100600).to_string());
     assert_eq!(o.metadata["uid"], "7");
     assert_eq!(o.metadata["mtime"], "1500000000");
