@@ -288,6 +288,12 @@ pub fn describe_check_error(s3: &S3Config, e: &S3Error) -> String {
         S3Error::AccessDenied(d) => format!(
             "bucket {b}: access denied: check the keys and the bucket's permissions ({d})"
         ),
+        // Garage, MinIO and AWS name a wrong signing region this way; OCI says
+        // SignatureDoesNotMatch (above).
+        S3Error::Service(d) if d.code == "AuthorizationHeaderMalformed" => format!(
+            "bucket {b}: wrong signing region {}: pass the bucket's region with -o endpoint=REGION ({d})",
+            s3.region
+        ),
         S3Error::Transport(m) => format!("cannot connect to {}: {m}", url_of(s3)),
         S3Error::Timeout(m) => format!("no answer from {}: {m}", url_of(s3)),
         other => format!("bucket {b}: {other}"),
@@ -372,6 +378,11 @@ mod tests {
         );
         let m = describe_check_error(&c, &S3Error::AccessDenied(d(403, "InvalidAccessKeyId")));
         assert!(m.contains("does not know this access key"), "{m}");
+        let m = describe_check_error(
+            &c,
+            &S3Error::Service(d(400, "AuthorizationHeaderMalformed")),
+        );
+        assert!(m.contains("wrong signing region us-ashburn-1: pass the bucket's region with -o endpoint=REGION"), "{m}");
     }
 
     #[test]
