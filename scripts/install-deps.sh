@@ -3,25 +3,36 @@
 #   apt:  fuse3 (fusermount3), s3fs and rclone (differential oracles)
 #   pip:  boto3 and moto[server] (into a venv when the default python3 lacks them)
 #   cargo install garage@2.5.0 --locked (unless GARAGE_BIN or a garage binary exists)
+# MOUNTD_DEPS selects a subset (default "fuse oracles python garage"); the quickstart
+# needs only "fuse python".
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+DEPS=${MOUNTD_DEPS:-fuse oracles python garage}
+need() { [[ " $DEPS " == *" $1 "* ]]; }
+
 # --- Debian packages ---------------------------------------------------------
 missing=()
-command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
-command -v s3fs >/dev/null 2>&1 || missing+=(s3fs)
-command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+if need fuse; then
+    command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
+fi
+if need oracles; then
+    command -v s3fs >/dev/null 2>&1 || missing+=(s3fs)
+    command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+fi
 [ -e /dev/fuse ] || log "warning: /dev/fuse does not exist; mount tests will fail"
 if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-    log "apt packages: fuse3, s3fs and rclone already installed"
+    log "apt packages: already installed"
 fi
 
 # --- Python: boto3 + moto server ---------------------------------------------
-if py=$(find_python); then
+if ! need python; then
+    :
+elif py=$(find_python); then
     log "python with boto3 and moto: $py"
 else
     log "creating venv $MOUNTD_VENV with boto3 and moto[server]"
@@ -37,7 +48,9 @@ else
 fi
 
 # --- Garage --------------------------------------------------------------------
-if g=$(find_garage); then
+if ! need garage; then
+    :
+elif g=$(find_garage); then
     log "garage: $g ($("$g" --version 2>/dev/null | head -1))"
 else
     [ -z "${GARAGE_BIN:-}" ] || die "GARAGE_BIN=$GARAGE_BIN is not an executable"
