@@ -210,6 +210,24 @@ impl<C: ObjectClient> Filesystem<C> {
         Ok(())
     }
 
+    /// Upload every file handle with unsaved changes (at shutdown). Returns how many uploads
+    /// failed; each failure is logged with its key.
+    pub async fn flush_all(&self) -> usize {
+        let dirty: Vec<u64> = self
+            .files()
+            .iter()
+            .filter(|(_, h)| h.writes)
+            .map(|(fh, _)| *fh)
+            .collect();
+        let mut failed = 0;
+        for fh in dirty {
+            if self.flush(fh).await.is_err() {
+                failed += 1;
+            }
+        }
+        failed
+    }
+
     /// Close a file handle. A write handle still dirty (its flush failed) is uploaded once
     /// more; if that fails too the error is logged, since the kernel ignores release errors.
     pub async fn release(&self, fh: u64) -> Result<()> {

@@ -517,7 +517,22 @@ impl<C: ObjectClient> Drop for PlusEntries<C> {
 pub struct MountHandle {
     session: Option<fuse3::raw::MountHandle>,
     mountpoint: PathBuf,
+    drain: Arc<dyn Drain>,
 }
+
+/// Uploading what open files have not saved yet, without knowing the client type.
+trait Drain: Send + Sync {
+    fn flush_all(&self) -> Pin<Box<dyn std::future::Future<Output = usize> + Send + '_>>;
+}
+
+impl<C: ObjectClient> Drain for Filesystem<C> {
+    fn flush_all(&self) -> Pin<Box<dyn std::future::Future<Output = usize> + Send + '_>> {
+        Box::pin(Filesystem::flush_all(self))
+    }
+}
+
+/// How long a shutdown waits for the uploads of files still open for writing.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
 
 impl MountHandle {
     pub fn mountpoint(&self) -> &Path {
@@ -534,9 +549,20 @@ impl MountHandle {
 
     /// Unmount and wait (bounded) for the session to end. The unmount is lazy
     /// (`MNT_DETACH`): a busy mount (a shell with its cwd inside) is detached at once instead
-    /// of failing, so nothing stale is left behind.
+    /// of failing, so nothing stale is left behind. Files still open for writing are then
+    /// uploaded (within [`DRAIN_DEADLINE`]), so a shutdown does not lose what was written.
     pub async fn unmount(mut self) -> std::io::Result<()> {
         let result = lazy_unmount(&self.mountpoint).await;
+        match tokio::time::timeout(DRAIN_DEADLINE, self.drain.flush_all()).await {
+            Ok(0) => {}
+            Ok(failed) => {
+                tracing::error!("{failed} open file(s) could not be uploaded at shutdown")
+            }
+            Err(_) => tracing::error!(
+                "uploads of open files did not finish within {} s of shutdown",
+                DRAIN_DEADLINE.as_secs()
+            ),
+        }
         if let Some(mut session) = self.session.take() {
             // With nothing open, the session ends right away; with open files it would wait
             // for them to close, which a shutting-down daemon does not do.
@@ -597,7 +623,9 @@ pub async fn mount<C: ObjectClient>(
         .default_permissions(config.default_permissions)
         // FUSE 3 mounts over non-empty directories (s3fs ignores `nonempty` since 1.97).
         .nonempty(true);
-    let adapter = FuseAdapter::new(Arc::new(fs));
+    let fs = Arc::new(fs);
+    let drain: Arc<dyn Drain> = fs.clone();
+    let adapter = FuseAdapter::new(fs);
     let session = fuse3::raw::Session::new(options);
     // SAFETY: geteuid has no preconditions.
     let session = if unsafe { libc::geteuid() } == 0 {
@@ -608,5 +636,6 @@ pub async fn mount<C: ObjectClient>(
     Ok(MountHandle {
         session: Some(session),
         mountpoint: mountpoint.to_path_buf(),
+        drain,
     })
 }

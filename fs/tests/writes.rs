@@ -378,3 +378,29 @@ async fn a_read_only_mount_refuses_every_change() {
     ));
     assert_eq!(c.counters().put.load(Relaxed), 0);
 }
+
+#[tokio::test]
+async fn shutdown_uploads_files_still_open_for_writing() {
+    let c = MockClient::new();
+    let fs = fs_over(&c);
+    let (_, a) = fs
+        .create(ROOT_INO, "a", 0o644, libc::O_WRONLY as u32, ME)
+        .await
+        .unwrap();
+    let (_, b) = fs
+        .create(ROOT_INO, "b", 0o644, libc::O_WRONLY as u32, ME)
+        .await
+        .unwrap();
+    fs.write(a.fh, 0, b"unsaved a").await.unwrap();
+    fs.write(b.fh, 0, b"unsaved b").await.unwrap();
+    assert_eq!(fs.flush_all().await, 0);
+    assert_eq!(body(&c, "a").unwrap(), b"unsaved a");
+    assert_eq!(body(&c, "b").unwrap(), b"unsaved b");
+    c.fail_always(Op::Put, MockClient::server_error());
+    fs.write(a.fh, 9, b"+").await.unwrap();
+    assert_eq!(
+        fs.flush_all().await,
+        1,
+        "the failure is counted (and logged)"
+    );
+}
