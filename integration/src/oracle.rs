@@ -4,6 +4,7 @@
 //! The python interpreter is `MOUNTD_TEST_PYTHON` (set by `scripts/servers.sh` when it uses
 //! a venv), else `python3`.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,6 +25,39 @@ pub struct ManifestEntry {
     /// Lower-case hex SHA-256 of the body.
     pub sha256: String,
     pub content_type: Option<String>,
+}
+
+/// One key as boto3's HEAD sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadInfo {
+    pub key: String,
+    pub exists: bool,
+    /// The following are empty/zero when the key does not exist.
+    pub size: u64,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    /// `x-amz-meta-*` headers, names without the prefix (lower case, as boto3 gives them).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl HeadInfo {
+    /// A metadata header (`"mode"`, `"uid"`, ...).
+    pub fn meta(&self, name: &str) -> Option<&str> {
+        self.metadata.get(name).map(String::as_str)
+    }
+
+    /// A metadata header parsed as a decimal number (s3fs's `mode`, `uid`, `gid`).
+    pub fn meta_u32(&self, name: &str) -> Option<u32> {
+        self.meta(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// A time header (`mtime`, ...) in whole seconds: s3fs writes `"<sec>"` or
+    /// `"<sec>.<nsec>"`.
+    pub fn meta_seconds(&self, name: &str) -> Option<i64> {
+        let v = self.meta(name)?.trim();
+        let secs = v.split_once('.').map_or(v, |(s, _)| s);
+        secs.parse().ok()
+    }
 }
 
 /// s3tool.py bound to one server and its key.
@@ -149,6 +183,61 @@ impl Oracle {
     }
 }
 
+impl Oracle {
+    /// HEAD of each key, in the order given.
+    pub fn head(&self, bucket: &str, keys: &[&str]) -> Vec<HeadInfo> {
+        assert!(!keys.is_empty(), "head needs at least one key");
+        let mut args = vec!["head", bucket];
+        args.extend_from_slice(keys);
+        let rows = parse_heads(&self.run(args));
+        assert_eq!(
+            rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+            keys,
+            "s3tool.py head answered other keys"
+        );
+        rows
+    }
+
+    /// HEAD of one key.
+    pub fn head_one(&self, bucket: &str, key: &str) -> HeadInfo {
+        self.head(bucket, &[key]).remove(0)
+    }
+}
+
+/// Parses s3tool.py's head output (one JSON object per line).
+pub fn parse_heads(text: &str) -> Vec<HeadInfo> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("bad head line {line:?}: {e}"));
+            let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            let metadata = v
+                .get("metadata")
+                .and_then(|m| m.as_object())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            (k.to_lowercase(), v.as_str().unwrap_or_default().to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            HeadInfo {
+                key: s("key").unwrap_or_else(|| panic!("no key in {line:?}")),
+                exists: v
+                    .get("exists")
+                    .and_then(|x| x.as_bool())
+                    .unwrap_or_else(|| panic!("no exists in {line:?}")),
+                size: v.get("size").and_then(|x| x.as_u64()).unwrap_or(0),
+                content_type: s("content_type"),
+                etag: s("etag"),
+                metadata,
+            }
+        })
+        .collect()
+}
+
 /// Parses s3tool.py's manifest output (one JSON object per line).
 pub fn parse_manifest(text: &str) -> Vec<ManifestEntry> {
     text.lines()
@@ -216,5 +305,24 @@ mod tests {
         assert_eq!(m[0].content_type.as_deref(), Some("text/plain"));
         assert_eq!(m[1].key, "café/");
         assert_eq!(m[1].content_type, None);
+    }
+
+    #[test]
+    fn parses_head_lines() {
+        let text = concat!(
+            r#"{"key": "f", "exists": true, "size": 6, "content_type": "application/octet-stream", "etag": "\"ab\"", "metadata": {"mode": "33188", "uid": "0", "mtime": "1577836800.123456789"}}"#,
+            "\n",
+            r#"{"key": "gone", "exists": false}"#,
+            "\n"
+        );
+        let h = parse_heads(text);
+        assert_eq!(h.len(), 2);
+        assert!(h[0].exists);
+        assert_eq!(h[0].size, 6);
+        assert_eq!(h[0].meta_u32("mode"), Some(0o100644));
+        assert_eq!(h[0].meta_seconds("mtime"), Some(1_577_836_800));
+        assert_eq!(h[0].etag.as_deref(), Some("\"ab\""));
+        assert!(!h[1].exists);
+        assert!(h[1].metadata.is_empty());
     }
 }

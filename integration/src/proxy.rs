@@ -7,6 +7,11 @@
 //! transferred about 48 MiB" or "listing sent no HEAD per entry". An optional delay per
 //! client-to-server chunk makes request counts visible in wall-clock time (benchmarks).
 //!
+//! A fault switch ([`CountingProxy::set_fault`]) makes the proxy refuse requests of one
+//! method: it answers them itself with an HTTP error status, or closes the connection,
+//! without forwarding anything of the request to the server. Tests use it to check that a
+//! failed upload is reported, never lost silently.
+//!
 //! ```no_run
 //! # use integration::proxy::CountingProxy;
 //! let proxy = CountingProxy::start("http://127.0.0.1:9000");
@@ -39,6 +44,54 @@ pub struct Snapshot {
     pub bytes_to_server: u64,
     pub bytes_from_server: u64,
     pub requests: Vec<Request>,
+    /// Requests the fault switch refused (they are in `requests` too; the server never saw them).
+    pub faults_injected: u64,
+}
+
+/// What the proxy does to a request the fault switch matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer with this HTTP status (an S3 XML error body, `Connection: close`), then close.
+    Status(u16),
+    /// Close the connection at once, without an answer.
+    Close,
+}
+
+/// Refuse every request with this method (`"PUT"`: uploads, copies, markers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub method: String,
+    pub action: FaultAction,
+}
+
+impl Fault {
+    /// Every `method` request is answered with `status`.
+    pub fn status(method: &str, status: u16) -> Fault {
+        Fault {
+            method: method.to_string(),
+            action: FaultAction::Status(status),
+        }
+    }
+
+    /// Every `method` request gets its connection closed.
+    pub fn close(method: &str) -> Fault {
+        Fault {
+            method: method.to_string(),
+            action: FaultAction::Close,
+        }
+    }
+}
+
+/// The answer of [`FaultAction::Status`].
+fn fault_response(status: u16) -> Vec<u8> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+                <Message>fault injected by the mountd test proxy</Message></Error>";
+    format!(
+        "HTTP/1.1 {status} Injected Fault\r\nContent-Type: application/xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 impl Snapshot {
@@ -49,6 +102,7 @@ impl Snapshot {
             bytes_to_server: self.bytes_to_server - earlier.bytes_to_server,
             bytes_from_server: self.bytes_from_server - earlier.bytes_from_server,
             requests: self.requests[earlier.requests.len().min(self.requests.len())..].to_vec(),
+            faults_injected: self.faults_injected - earlier.faults_injected,
         }
     }
 
@@ -73,6 +127,21 @@ struct Counters {
     bytes_to_server: AtomicU64,
     bytes_from_server: AtomicU64,
     requests: Mutex<Vec<Request>>,
+    fault: Mutex<Option<Fault>>,
+    faults_injected: AtomicU64,
+}
+
+impl Counters {
+    /// The action for `req` if the fault switch matches it (and counts it).
+    fn fault_for(&self, req: &Request) -> Option<FaultAction> {
+        let fault = self.fault.lock().expect("fault lock");
+        let action = fault
+            .as_ref()
+            .filter(|f| f.method.eq_ignore_ascii_case(&req.method))
+            .map(|f| f.action)?;
+        self.faults_injected.fetch_add(1, Ordering::SeqCst);
+        Some(action)
+    }
 }
 
 /// Options of a proxy.
@@ -146,7 +215,14 @@ impl CountingProxy {
             bytes_to_server: c.bytes_to_server.load(Ordering::SeqCst),
             bytes_from_server: c.bytes_from_server.load(Ordering::SeqCst),
             requests: c.requests.lock().expect("requests lock").clone(),
+            faults_injected: c.faults_injected.load(Ordering::SeqCst),
         }
+    }
+
+    /// Turns the fault switch on (`Some`) or off (`None`). Applies to requests whose head
+    /// arrives from now on, on new and pooled connections alike.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self.counters.fault.lock().expect("fault lock") = fault;
     }
 }
 
@@ -182,9 +258,13 @@ async fn accept_loop(
             let (mut cr, mut cw) = client.into_split();
             let (mut sr, mut sw) = server.into_split();
             let c2 = c.clone();
+            // The fault switch: the upstream half tells the downstream half to answer the
+            // client itself (Some) or just to close (None), and both stop.
+            let (fault_tx, mut fault_rx) = tokio::sync::oneshot::channel::<Option<Vec<u8>>>();
             let up = async move {
                 let mut parser = RequestParser::default();
                 let mut buf = vec![0u8; 64 * 1024];
+                let mut fault_tx = Some(fault_tx);
                 loop {
                     let n = match cr.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
@@ -192,8 +272,21 @@ async fn accept_loop(
                     };
                     c.bytes_to_server.fetch_add(n as u64, Ordering::SeqCst);
                     let reqs = parser.feed(&buf[..n]);
+                    // Clients here do not pipeline: a chunk that completes a refused request's
+                    // head holds nothing of an earlier request, so none of it is forwarded.
+                    let action = reqs.iter().find_map(|r| c.fault_for(r));
                     if !reqs.is_empty() {
                         c.requests.lock().expect("requests lock").extend(reqs);
+                    }
+                    if let Some(action) = action {
+                        let answer = match action {
+                            FaultAction::Status(code) => Some(fault_response(code)),
+                            FaultAction::Close => None,
+                        };
+                        if let Some(tx) = fault_tx.take() {
+                            let _ = tx.send(answer);
+                        }
+                        return; // dropping `sw` closes the server side
                     }
                     if !opts.delay_per_chunk.is_zero() {
                         tokio::time::sleep(opts.delay_per_chunk).await;
@@ -206,10 +299,26 @@ async fn accept_loop(
             };
             let down = async move {
                 let mut buf = vec![0u8; 64 * 1024];
+                let mut fault_pending = true;
                 loop {
-                    let n = match sr.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
+                    let n = tokio::select! {
+                        fault = &mut fault_rx, if fault_pending => match fault {
+                            Ok(answer) => {
+                                if let Some(answer) = answer {
+                                    let _ = cw.write_all(&answer).await;
+                                }
+                                break;
+                            }
+                            // The upstream half ended without a fault: keep forwarding.
+                            Err(_) => {
+                                fault_pending = false;
+                                continue;
+                            }
+                        },
+                        r = sr.read(&mut buf) => match r {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        },
                     };
                     c2.bytes_from_server.fetch_add(n as u64, Ordering::SeqCst);
                     if cw.write_all(&buf[..n]).await.is_err() {
@@ -427,6 +536,99 @@ mod tests {
         assert!(p
             .feed(b"\x16\x03\x01 not http\r\n\r\nGET / HTTP/1.1\r\n\r\n")
             .is_empty());
+    }
+
+    /// A server that answers every request head with `200 OK` and a 2-byte body, and
+    /// reports the request lines it saw.
+    fn ok_server() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read, Write};
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for s in server.incoming() {
+                let Ok(mut s) = s else { return };
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = match s.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&seen[..i]).into_owned();
+                            let _ = tx.send(head.lines().next().unwrap_or("").to_string());
+                            seen.drain(..i + 4);
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                        }
+                    }
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    /// Sends one request on a new connection through the proxy; returns what came back
+    /// until the connection closed or `until` bytes arrived.
+    fn one_request(proxy: &CountingProxy, request: &[u8], until: usize) -> String {
+        use std::io::{Read, Write};
+        let mut c =
+            std::net::TcpStream::connect(proxy.url().trim_start_matches("http://")).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(request).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < until {
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("reading from the proxy: {e}"),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[test]
+    fn fault_switch_refuses_one_method_without_forwarding_it() {
+        let (addr, seen) = ok_server();
+        let proxy = CountingProxy::start(&format!("http://{addr}"));
+        let put = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let get = b"GET /b/k HTTP/1.1\r\nHost: h\r\n\r\n";
+
+        proxy.set_fault(Some(Fault::status("PUT", 500)));
+        let answer = one_request(&proxy, put, usize::MAX);
+        assert!(answer.starts_with("HTTP/1.1 500 "), "{answer:?}");
+        assert!(answer.contains("<Code>InternalError</Code>"), "{answer:?}");
+        let answer = one_request(&proxy, get, 40);
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+        assert_eq!(
+            seen.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "GET /b/k HTTP/1.1"
+        );
+
+        proxy.set_fault(Some(Fault::close("put")));
+        assert_eq!(one_request(&proxy, put, usize::MAX), "");
+
+        proxy.set_fault(None);
+        let answer = one_request(&proxy, put, 40);
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+        assert_eq!(
+            seen.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "PUT /b/k HTTP/1.1"
+        );
+        assert!(
+            seen.try_recv().is_err(),
+            "the refused PUTs never reached the server"
+        );
+
+        let s = proxy.snapshot();
+        assert_eq!(s.faults_injected, 2);
+        assert_eq!(s.count("PUT"), 3);
+        assert_eq!(s.count("GET"), 1);
     }
 
     #[test]

@@ -14,6 +14,11 @@ Commands:
                                             a Triton-style model repository (see below)
   manifest BUCKET [--prefix P]              one JSON object per line, sorted by key:
                                             {"key", "size", "sha256", "content_type"}
+  head BUCKET KEY...                        one JSON object per key, in the order given:
+                                            {"key", "exists", "size", "content_type",
+                                             "etag", "metadata"} (metadata: the x-amz-meta-*
+                                            headers without prefix; only "key" and
+                                            "exists": false when the key does not exist)
 """
 import argparse
 import concurrent.futures as cf
@@ -162,6 +167,32 @@ def cmd_manifest(args):
         print(json.dumps(row, ensure_ascii=False))
 
 
+def cmd_head(args):
+    s3 = client(args)
+
+    def one(key):
+        try:
+            r = s3.head_object(Bucket=args.bucket, Key=key)
+        except s3.exceptions.ClientError as e:
+            code = e.response.get("Error", {}).get("Code")
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or code in ("404", "NoSuchKey", "NotFound"):
+                return {"key": key, "exists": False}
+            raise
+        return {
+            "key": key,
+            "exists": True,
+            "size": r["ContentLength"],
+            "content_type": r.get("ContentType"),
+            "etag": r.get("ETag"),
+            "metadata": r.get("Metadata", {}),
+        }
+    with cf.ThreadPoolExecutor(16) as ex:
+        rows = list(ex.map(one, args.keys))
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoint", required=True)
@@ -179,6 +210,7 @@ def main():
     sp.add_argument("--prefix", default=""); sp.add_argument("--large-mb", type=int, default=48)
     sp.add_argument("--many", type=int, default=1500)
     sp = sub.add_parser("manifest"); sp.add_argument("bucket"); sp.add_argument("--prefix", default="")
+    sp = sub.add_parser("head"); sp.add_argument("bucket"); sp.add_argument("keys", nargs="+")
     args = ap.parse_args()
     globals()["cmd_" + args.cmd.replace("-", "_")](args)
 
