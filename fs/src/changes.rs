@@ -191,8 +191,13 @@ impl<C: ObjectClient> Filesystem<C> {
             return Ok(());
         }
         // The key is looked up now: a rename while the file was open moved it.
-        let key = self.node(handle.ino)?.key;
-        let result = self.client.put_object(writer.put_request(&key)).await;
+        let node = self.node(handle.ino)?;
+        let key = node.key;
+        let content_type = self.config.content_types.for_name(&node.name);
+        let result = self
+            .client
+            .put_object(writer.put_request(&key, content_type))
+            .await;
         let put = match result {
             Ok(put) => put,
             Err(e) => {
@@ -307,7 +312,10 @@ impl<C: ObjectClient> Filesystem<C> {
                 writer.meta = meta.clone();
                 let put = self
                     .client
-                    .put_object(writer.put_request(&node.key))
+                    .put_object(
+                        writer
+                            .put_request(&node.key, self.config.content_types.for_name(&node.name)),
+                    )
                     .await?;
                 meta.stat(Kind::File, size, Some(put.etag))
             }

@@ -1,7 +1,10 @@
 //! What the filesystem needs to know from the command line.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::mime::ContentTypes;
 
 /// Settings of one mounted filesystem (not of the S3 connection).
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct FsConfig {
     pub read_only: bool,
     /// Where files being written are staged before their upload (s3fs `tmpdir`).
     pub tmpdir: PathBuf,
+    /// Content types of uploads by file name (s3fs `mime`).
+    pub content_types: Arc<ContentTypes>,
 }
 
 impl Default for FsConfig {
@@ -50,6 +55,7 @@ impl Default for FsConfig {
             list_max_keys: 1000,
             read_only: false,
             tmpdir: std::env::temp_dir(),
+            content_types: Arc::default(),
         }
     }
 }

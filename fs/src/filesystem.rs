@@ -19,7 +19,8 @@ use crate::inode::{InodeTable, Node, Source, ROOT_INO};
 use crate::listing::list_directory;
 use crate::negative::NegativeCache;
 use crate::reader::{ObjectVersion, ReadConfig, Reader};
-use crate::resolve::resolve;
+use crate::resolve::{complete, resolve};
+use crate::stat_ahead::{self, RecentListings};
 use crate::writer::{PosixMeta, Writer, S_IFREG};
 use crate::FsConfig;
 
@@ -87,6 +88,7 @@ pub struct Filesystem<C: ObjectClient> {
     read_config: ReadConfig,
     inodes: Mutex<InodeTable>,
     negative: Mutex<NegativeCache>,
+    recent_listings: Mutex<RecentListings>,
     dirs: Mutex<HashMap<u64, DirHandle>>,
     files: Mutex<HashMap<u64, Arc<FileHandle<C>>>>,
     next_fh: AtomicU64,
@@ -112,6 +114,7 @@ impl<C: ObjectClient> Filesystem<C> {
             config,
             read_config,
             inodes: Mutex::new(inodes),
+            recent_listings: Mutex::new(RecentListings::default()),
             dirs: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -171,48 +174,102 @@ impl<C: ObjectClient> Filesystem<C> {
             return Err(FsError::NotFound);
         }
         let now = Instant::now();
-        {
+        let listed = {
             let mut inodes = self.inodes();
-            if let Some(child) = inodes.child(parent, name) {
-                if child.is_fresh(now) {
+            match inodes.child(parent, name) {
+                Some(child) if child.is_fresh(now) && child.meta_known => {
                     let (ino, attr) = (child.ino, self.attr_of(child));
                     inodes.add_lookups(ino, 1);
                     return Ok(self.entry(attr));
                 }
-            } else if dir.listed_until.map(|t| t > now).unwrap_or(false) {
-                return Err(FsError::NotFound); // a fresh complete listing has no such name
+                // Seen in a fresh listing: its kind is known, its metadata is not yet.
+                Some(child) if child.is_fresh(now) => Some(child.clone()),
+                Some(_) => None,
+                None if dir.listed_until.map(|t| t > now).unwrap_or(false) => {
+                    return Err(FsError::NotFound); // a fresh complete listing has no such name
+                }
+                None => None,
             }
+        };
+        if let Some(child) = listed {
+            self.complete_with_siblings(parent, &child).await?;
+        } else {
+            if self.negative().contains(parent, name, now) {
+                return Err(FsError::NotFound);
+            }
+            let found = resolve(&*self.client, &dir.key, name, self.mount_time).await?;
+            self.record_head(parent, name, found);
         }
-        if self
-            .negative
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(parent, name, now)
-        {
-            return Err(FsError::NotFound);
-        }
-        let found = resolve(&*self.client, &dir.key, name, self.mount_time).await?;
         let mut inodes = self.inodes();
+        let child = inodes.child(parent, name).ok_or(FsError::NotFound)?;
+        let (ino, attr) = (child.ino, self.attr_of(child));
+        inodes.add_lookups(ino, 1);
+        Ok(self.entry(attr))
+    }
+
+    /// Record what a HEAD found for `name` in `parent` (`None`: nothing by that name).
+    fn record_head(&self, parent: u64, name: &str, found: Option<Stat>) {
         match found {
             Some(stat) => {
-                let ino = inodes
-                    .upsert(parent, name, stat, Source::Head, self.fresh_until())
-                    .ok_or(FsError::NotFound)?;
-                inodes.add_lookups(ino, 1);
-                let node = inodes.get(ino).ok_or(FsError::NotFound)?;
-                Ok(self.entry(self.attr_of(node)))
+                self.inodes()
+                    .upsert(parent, name, stat, Source::Head, self.fresh_until());
             }
             None => {
-                inodes.unlink(parent, name);
-                drop(inodes);
-                let ttl = self.config.negative_ttl;
-                self.negative
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(parent, name, now + ttl);
-                Err(FsError::NotFound)
+                self.inodes().unlink(parent, name);
+                self.note_missing(parent, name);
             }
         }
+    }
+
+    /// Complete the metadata of `child` (seen in a listing of `parent`), and when the caller
+    /// seems to walk the directory, of the next unknown entries too (see [`crate::stat_ahead`]).
+    async fn complete_with_siblings(&self, parent: u64, child: &Node) -> Result<()> {
+        let batch = self.recent_listings().completing(parent, &child.name);
+        let mut nodes = vec![child.clone()];
+        if let Some((names, after)) = batch {
+            let now = Instant::now();
+            let mut last = after;
+            {
+                let inodes = self.inodes();
+                for (i, name) in names.iter().enumerate().skip(after) {
+                    if nodes.len() > stat_ahead::BATCH {
+                        break;
+                    }
+                    if let Some(n) = inodes.child(parent, name) {
+                        if n.is_fresh(now) && !n.meta_known {
+                            nodes.push(n.clone());
+                            last = i;
+                        }
+                    }
+                }
+            }
+            self.recent_listings().completed_up_to(parent, last);
+        }
+        let client = &*self.client;
+        let results: Vec<(String, Result<Option<Stat>>)> = futures_util::stream::iter(nodes)
+            .map(|node| async move {
+                let found = complete(client, &node.key, &node.stat).await;
+                (node.name, found)
+            })
+            .buffer_unordered(stat_ahead::PARALLEL)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for (name, found) in results {
+            match found {
+                Ok(found) => self.record_head(parent, &name, found),
+                // Only the entry asked for fails the lookup; a sibling is retried when asked.
+                Err(e) if name == child.name => first_error = Some(e),
+                Err(_) => {}
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn recent_listings(&self) -> MutexGuard<'_, RecentListings> {
+        self.recent_listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn negative(&self) -> MutexGuard<'_, NegativeCache> {
@@ -237,11 +294,16 @@ impl<C: ObjectClient> Filesystem<C> {
     /// Attributes of `ino`, re-checked with the server once they are older than the TTL.
     pub async fn getattr(&self, ino: u64) -> Result<Entry> {
         let node = self.node(ino)?;
-        if ino == ROOT_INO || node.is_fresh(Instant::now()) {
+        let fresh = node.is_fresh(Instant::now());
+        if ino == ROOT_INO || (fresh && node.meta_known) {
             return Ok(self.entry(self.attr_of(&node)));
         }
-        let (dir_prefix, name) = node.location();
-        let found = resolve(&*self.client, dir_prefix, name, self.mount_time).await?;
+        let found = if fresh {
+            complete(&*self.client, &node.key, &node.stat).await?
+        } else {
+            let (dir_prefix, name) = node.location();
+            resolve(&*self.client, dir_prefix, name, self.mount_time).await?
+        };
         let mut inodes = self.inodes();
         match found {
             Some(stat) if stat.kind == node.stat.kind && node.linked => {
@@ -361,34 +423,44 @@ impl<C: ObjectClient> Filesystem<C> {
         if let Some(dir) = inodes.get_mut(ino) {
             dir.listed_until = Some(until);
         }
+        drop(inodes);
+        let names = entries.iter().map(|(n, _)| n.clone()).collect();
+        self.recent_listings().listed(ino, names);
         Ok(entries)
     }
 
-    /// The inode and attributes of a readdir item. With `count_lookup` (readdirplus) the
-    /// kernel takes a reference, which [`Self::forget`] gives back.
-    pub fn dir_item_entry(&self, dir: u64, item: &DirItem, count_lookup: bool) -> Result<Entry> {
+    /// The inode of a readdir item, and its attributes when its metadata is known. With
+    /// `count_lookup` (readdirplus) and known attributes, the kernel takes a reference, which
+    /// [`Self::forget`] gives back; an entry without them is left for the kernel to look up.
+    pub fn dir_item_entry(
+        &self,
+        dir: u64,
+        item: &DirItem,
+        count_lookup: bool,
+    ) -> Result<(u64, Option<Entry>)> {
         let mut inodes = self.inodes();
         let ino = match &item.slot {
             Slot::Dot => dir,
             Slot::DotDot => inodes.get(dir).map(|n| n.parent).ok_or(FsError::NotFound)?,
-            Slot::Child(stat) => {
-                let ino = inodes
-                    .upsert(
-                        dir,
-                        &item.name,
-                        stat.clone(),
-                        Source::Listing,
-                        self.fresh_until(),
-                    )
-                    .ok_or(FsError::NotFound)?;
-                if count_lookup {
-                    inodes.add_lookups(ino, 1);
-                }
-                ino
-            }
+            Slot::Child(stat) => inodes
+                .upsert(
+                    dir,
+                    &item.name,
+                    stat.clone(),
+                    Source::Listing,
+                    self.fresh_until(),
+                )
+                .ok_or(FsError::NotFound)?,
         };
         let node = inodes.get(ino).ok_or(FsError::NotFound)?;
-        Ok(self.entry(self.attr_of(node)))
+        if !node.meta_known {
+            return Ok((ino, None));
+        }
+        let entry = self.entry(self.attr_of(node));
+        if count_lookup && matches!(item.slot, Slot::Child(_)) {
+            inodes.add_lookups(ino, 1);
+        }
+        Ok((ino, Some(entry)))
     }
 
     pub fn releasedir(&self, fh: u64) {

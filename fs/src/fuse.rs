@@ -257,7 +257,7 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
             // d_ino is informational in plain readdir; no kernel reference is taken.
             let inode = fs
                 .dir_item_entry(parent, &item, false)
-                .map(|e| e.attr.ino)
+                .map(|(ino, _)| ino)
                 .unwrap_or(0);
             Ok(DirectoryEntry {
                 inode,
@@ -485,23 +485,60 @@ impl<C: ObjectClient> Stream for PlusEntries<C> {
                 return Poll::Ready(None);
             };
             let counted = item.name != "." && item.name != "..";
-            let Ok(entry) = this.fs.dir_item_entry(this.parent, &item, counted) else {
+            let Ok((ino, entry)) = this.fs.dir_item_entry(this.parent, &item, counted) else {
                 continue; // vanished from the table meanwhile: skip rather than fail
             };
+            let kind = file_type(item.kind);
+            let name = item.name.into();
+            let offset = item.next_offset as i64;
+            let Some(entry) = entry else {
+                // Metadata not known yet: a zero node id tells the kernel to look the name up
+                // when it needs attributes, instead of caching guessed ones.
+                return Poll::Ready(Some(Ok(DirectoryEntryPlus {
+                    inode: ino,
+                    generation: 0,
+                    kind,
+                    name,
+                    offset,
+                    attr: unknown_attr(kind),
+                    entry_ttl: Duration::ZERO,
+                    attr_ttl: Duration::ZERO,
+                })));
+            };
             if counted {
-                this.pending = Some(entry.attr.ino);
+                this.pending = Some(ino);
             }
             return Poll::Ready(Some(Ok(DirectoryEntryPlus {
-                inode: entry.attr.ino,
+                inode: ino,
                 generation: 0,
-                kind: file_type(item.kind),
-                name: item.name.into(),
-                offset: item.next_offset as i64,
+                kind,
+                name,
+                offset,
                 attr: file_attr(&entry.attr),
                 entry_ttl: entry.ttl,
                 attr_ttl: entry.ttl,
             })));
         }
+    }
+}
+
+/// The attributes of a readdirplus entry the kernel must not instantiate: node id 0.
+fn unknown_attr(kind: FileType) -> FileAttr {
+    let epoch: fuse3::Timestamp = std::time::UNIX_EPOCH.into();
+    FileAttr {
+        ino: 0,
+        size: 0,
+        blocks: 0,
+        atime: epoch,
+        mtime: epoch,
+        ctime: epoch,
+        kind,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
     }
 }
 

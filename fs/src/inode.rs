@@ -23,6 +23,10 @@ pub struct Node {
     /// mount prefix, possibly empty).
     pub key: String,
     pub stat: Stat,
+    /// Whether `stat` holds the object's metadata (from a HEAD, or from our own write). An
+    /// entry seen only in a listing does not: LIST carries no metadata, and cannot tell a
+    /// symlink from a file.
+    pub meta_known: bool,
     /// Until when `stat` may be answered without asking the server.
     pub valid_until: Instant,
     /// Kernel references (lookups not yet forgotten).
@@ -78,6 +82,7 @@ impl InodeTable {
             name: String::new(),
             key: root_key,
             stat: root_stat,
+            meta_known: true,
             valid_until: far_future(),
             lookups: 1,
             open_handles: 0,
@@ -116,8 +121,9 @@ impl InodeTable {
 
     /// Record that `name` in `parent` exists with `stat`; returns its inode number.
     ///
-    /// A name keeps its inode while its kind stays the same. A listing does not overwrite
-    /// metadata that a HEAD found for the same content (same ETag): LIST carries none.
+    /// A name keeps its inode while its kind stays the same. A listing refreshes what is known
+    /// of the same content (same ETag, or a directory still there) without replacing it: it
+    /// knows no metadata and cannot tell a symlink from a file.
     pub fn upsert(
         &mut self,
         parent: u64,
@@ -129,13 +135,19 @@ impl InodeTable {
         let parent_key = self.nodes.get(&parent)?.key.clone();
         if let Some(&ino) = self.names.get(&(parent, name.to_string())) {
             if let Some(node) = self.nodes.get_mut(&ino) {
-                if node.stat.kind == stat.kind {
-                    let keep_metadata = source == Source::Listing
-                        && (stat.kind == Kind::Directory || node.stat.etag == stat.etag);
-                    if !keep_metadata {
-                        node.stat = stat;
-                    }
+                let same_content = match (node.stat.kind, stat.kind) {
+                    (Kind::Directory, Kind::Directory) => true,
+                    (Kind::File | Kind::Symlink, Kind::File) => node.stat.etag == stat.etag,
+                    _ => false,
+                };
+                if source == Source::Listing && same_content {
                     node.valid_until = node.valid_until.max(valid_until);
+                    return Some(ino);
+                }
+                if node.stat.kind == stat.kind {
+                    node.stat = stat;
+                    node.meta_known = source == Source::Head;
+                    node.valid_until = valid_until;
                     return Some(ino);
                 }
             }
@@ -155,6 +167,7 @@ impl InodeTable {
                 name: name.to_string(),
                 key,
                 stat,
+                meta_known: source == Source::Head,
                 valid_until,
                 lookups: 0,
                 open_handles: 0,

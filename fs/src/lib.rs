@@ -12,9 +12,11 @@ mod filesystem;
 pub mod fuse;
 mod inode;
 mod listing;
+mod mime;
 mod negative;
 mod reader;
 mod resolve;
+mod stat_ahead;
 mod writer;
 
 pub use attr::{Attr, Kind, Stat};
@@ -23,4 +25,5 @@ pub use config::{FsConfig, MountConfig};
 pub use error::FsError;
 pub use filesystem::{DirItem, Entry, Filesystem, FsStats, Opened};
 pub use inode::ROOT_INO;
+pub use mime::{ContentTypes, DEFAULT_CONTENT_TYPE};
 pub use reader::ReadConfig;

@@ -57,3 +57,20 @@ pub async fn resolve<C: ObjectClient>(
         Err(e) => Err(e.into()),
     }
 }
+
+/// The metadata of an entry a listing already classified (a file, or a directory with key
+/// prefix `key`): one HEAD of the object, or of the directory's marker. An implicit directory
+/// (no marker) keeps `listed`. `None`: the file is gone.
+pub async fn complete<C: ObjectClient>(
+    client: &C,
+    key: &str,
+    listed: &Stat,
+) -> Result<Option<Stat>> {
+    let is_dir = listed.kind == crate::attr::Kind::Directory;
+    match client.head_object(key).await {
+        Ok(info) => Ok(Some(Stat::from_object(&info, is_dir))),
+        Err(S3Error::NotFound(_)) if is_dir => Ok(Some(listed.clone())),
+        Err(S3Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

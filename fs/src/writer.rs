@@ -201,14 +201,14 @@ impl Writer {
         self.dirty = true;
     }
 
-    pub fn put_request(&self, key: &str) -> PutRequest {
+    pub fn put_request(&self, key: &str, content_type: &str) -> PutRequest {
         PutRequest {
             key: key.to_string(),
             body: PutBody::File {
                 path: self.file.path().to_path_buf(),
                 len: self.len,
             },
-            content_type: Some("application/octet-stream".to_string()),
+            content_type: Some(content_type.to_string()),
             metadata: self.meta.headers(),
         }
     }

@@ -205,7 +205,8 @@ async fn large_directories_are_listed_completely_in_pages() {
         2,
         "1501 entries are two LIST pages"
     );
-    // The listing fed the cache: stat of every entry costs no request.
+    // The listing fed the cache: a lookup costs one HEAD (for the metadata LIST lacks),
+    // no LIST, and a name the listing lacks costs nothing.
     let (heads, lists) = (
         c.counters().head.load(Relaxed),
         c.counters().list.load(Relaxed),
@@ -219,12 +220,19 @@ async fn large_directories_are_listed_completely_in_pages() {
         Err(FsError::NotFound)
     ));
     assert_eq!(
-        (
-            c.counters().head.load(Relaxed),
-            c.counters().list.load(Relaxed)
-        ),
-        (heads, lists)
+        c.counters().head.load(Relaxed) - heads,
+        16,
+        "sparse lookups: one HEAD each, no stat-ahead"
     );
+    assert_eq!(c.counters().list.load(Relaxed), lists);
+    // Walking the listing in order (ls -l) completes entries in batches, each entry once.
+    let heads = c.counters().head.load(Relaxed);
+    for i in 0..1500 {
+        fs.lookup(dir.attr.ino, &format!("f{i:05}")).await.unwrap();
+    }
+    let walked = c.counters().head.load(Relaxed) - heads;
+    // 1,484 files not known yet, and the last batch also completes zz-dir (its marker).
+    assert_eq!(walked, 1500 - 16 + 1, "each entry is HEADed once");
 }
 
 #[tokio::test]
@@ -464,11 +472,52 @@ async fn readdir_references_are_counted_and_given_back() {
     let fh = fs.opendir(d).unwrap();
     let items = fs.readdir(d, fh, 0).await.unwrap();
     let a = items.iter().find(|i| i.name == "a").unwrap();
-    let first = fs.dir_item_entry(d, a, true).unwrap();
-    let again = fs.dir_item_entry(d, a, true).unwrap();
+    // Seen only in the listing: no attributes for the kernel yet, so no reference taken.
+    let (listed_ino, attrs) = fs.dir_item_entry(d, a, true).unwrap();
+    assert!(
+        attrs.is_none(),
+        "metadata of a listed entry is unknown until a HEAD"
+    );
+    let looked_up = fs.lookup(d, "a").await.unwrap();
+    assert_eq!(looked_up.attr.ino, listed_ino);
+    fs.forget(listed_ino, 1);
+    let first = fs.dir_item_entry(d, a, true).unwrap().1.unwrap();
+    let again = fs.dir_item_entry(d, a, true).unwrap().1.unwrap();
     assert_eq!(first.attr.ino, again.attr.ino);
     fs.forget(first.attr.ino, 2);
     fs.releasedir(fh);
     // Forgotten and unreferenced nodes stay usable as cache until evicted.
     assert_eq!(fs.lookup(d, "a").await.unwrap().attr.ino, first.attr.ino);
+}
+
+#[tokio::test]
+async fn entries_first_seen_in_a_listing_show_their_metadata() {
+    let c = MockClient::new();
+    c.insert(
+        "f",
+        MockObject::new("x")
+            .meta("mode", "33152")
+            .meta("uid", "1234")
+            .meta("mtime", "1000"),
+    );
+    c.insert(
+        "link",
+        MockObject::new("f").meta("mode", &(0o120777).to_string()),
+    );
+    c.insert("d/", MockObject::new("").meta("mode", "16832"));
+    c.put("d/inside", "1");
+    let fs = fs_over(&c);
+    let _ = list(&fs, ROOT_INO).await; // the listing comes first, as with `ls -l`
+    let f = fs.lookup(ROOT_INO, "f").await.unwrap().attr;
+    assert_eq!((f.perm, f.uid), (0o600, 1234));
+    assert_eq!(f.mtime, std::time::UNIX_EPOCH + Duration::from_secs(1000));
+    let link = fs.lookup(ROOT_INO, "link").await.unwrap().attr;
+    assert_eq!(link.kind, Kind::Symlink);
+    let d = fs.lookup(ROOT_INO, "d").await.unwrap().attr;
+    assert_eq!((d.kind, d.perm), (Kind::Directory, 0o700));
+    // A later listing of the same content keeps what the HEADs found.
+    let _ = list(&fs, ROOT_INO).await;
+    let again = fs.lookup(ROOT_INO, "link").await.unwrap().attr;
+    assert_eq!((again.kind, again.ino), (Kind::Symlink, link.ino));
+    assert_eq!(fs.lookup(ROOT_INO, "f").await.unwrap().attr.perm, 0o600);
 }
