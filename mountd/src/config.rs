@@ -13,14 +13,15 @@
 //! - The mount root's mode follows s3fs: 0700 without `allow_other`, else `0777 & !mp_umask`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use s3client::{Addressing, Endpoint, ListVersion, S3Config};
-use s3fs_core::{FsConfig, MountConfig};
+use s3fs_core::{ContentTypes, FsConfig, MountConfig, DEFAULT_CONTENT_TYPE};
 
 use crate::args::CommandLine;
 use crate::credentials::{self, CredentialEnv, Source};
-use crate::error::StartError;
+use crate::error::{io_reason, StartError};
 use crate::options::{region_from_host, Options, DEFAULT_REGION};
 
 /// Facts of the process the plan depends on (injectable for tests).
@@ -70,6 +71,32 @@ pub struct Plan {
     /// Lines to log at WARN (read-only mount, addressing pitfalls, ...).
     pub warnings: Vec<String>,
 }
+
+/// The mime.types of s3fs: `-o mime=FILE` must be readable; the default `/etc/mime.types`
+/// may be missing (then every upload is `application/octet-stream`).
+fn content_types(options: &Options, notes: &mut Vec<String>) -> Result<ContentTypes, StartError> {
+    match &options.mime {
+        Some(path) => ContentTypes::load(path).map_err(|e| {
+            StartError::msg(format!(
+                "option mime: cannot read {}: {}",
+                path.display(),
+                io_reason(&e)
+            ))
+        }),
+        None => match ContentTypes::load(std::path::Path::new(DEFAULT_MIME_TYPES)) {
+            Ok(types) => Ok(types),
+            Err(_) => {
+                notes.push(format!(
+                    "{DEFAULT_MIME_TYPES} is missing: uploads get Content-Type {DEFAULT_CONTENT_TYPE}"
+                ));
+                Ok(ContentTypes::default())
+            }
+        },
+    }
+}
+
+/// Where s3fs reads content types from unless `-o mime=` says otherwise.
+const DEFAULT_MIME_TYPES: &str = "/etc/mime.types";
 
 /// Bucket, prefix and mountpoint from the positional arguments and `-o bucket=`.
 ///
@@ -235,6 +262,7 @@ pub fn plan(
             .unwrap_or(defaults.list_max_keys),
         read_only: options.ro,
         tmpdir: options.tmpdir.clone().unwrap_or(defaults.tmpdir),
+        content_types: Arc::new(content_types(options, &mut notes)?),
     };
     let mount = MountConfig {
         fs_name: options
@@ -302,6 +330,26 @@ mod tests {
         };
         let o = Options::parse(&cl.options, OptionContext { euid: e.ctx.euid })?;
         plan("s3fs", &cl, &o, &e.ctx)
+    }
+
+    #[test]
+    fn mime_types_come_from_the_mime_option() {
+        let e = env();
+        let types = e.ctx.credentials.cwd.join("types");
+        std::fs::write(&types, "text/x-model onnx\n").unwrap();
+        let arg = format!("passwd_file=passwd,mime={}", types.display());
+        let p = plan_of(&["b", "m", "-o", &arg], &e).unwrap();
+        assert_eq!(p.fs.content_types.for_name("m.onnx"), "text/x-model");
+        let err = plan_of(
+            &["b", "m", "-o", "passwd_file=passwd,mime=/nonexistent/types"],
+            &e,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("option mime: cannot read /nonexistent/types"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub const TABLE: &[OptionSpec] = &[
     o("use_sse", NotYet, "server-side encryption (SSE-S3, SSE-C, SSE-KMS)"),
     o("load_sse_c", NotYet, "SSE-C keys for reading"),
     o("ahbe_conf", NotYet, "extra HTTP headers by file suffix"),
-    o("mime", NotYet, "mime.types file for Content-Type"),
+    o("mime", Supported, "mime.types file giving the Content-Type of uploads by extension (default /etc/mime.types)"),
     o("multipart_size", NotYet, "multipart part size in MB"),
     o("multipart_copy_size", NotYet, "multipart copy part size in MB"),
     o("multipart_threshold", NotYet, "size above which uploads are multipart"),
@@ -324,6 +324,8 @@ pub struct Options {
     pub fsname: Option<String>,
     /// Where files being written are staged (s3fs `tmpdir`).
     pub tmpdir: Option<PathBuf>,
+    /// The mime.types file (s3fs `mime`).
+    pub mime: Option<PathBuf>,
     /// `-o debug` (libfuse's FUSE debug; implies foreground).
     pub fuse_debug: bool,
     pub dbglevel: Option<LogLevel>,
@@ -368,6 +370,7 @@ impl Default for Options {
             rw: false,
             fsname: None,
             tmpdir: None,
+            mime: None,
             fuse_debug: false,
             dbglevel: None,
             curldbg: false,
@@ -623,12 +626,17 @@ impl Options {
                 self.logfile = Some(PathBuf::from(v));
             }
             "no_time_stamp_msg" => self.no_time_stamp_msg = flag()?,
-            "tmpdir" => {
+            "tmpdir" | "mime" => {
                 let v = need()?;
                 if v.is_empty() {
                     return Err(invalid("empty path"));
                 }
-                self.tmpdir = Some(PathBuf::from(v));
+                let path = Some(PathBuf::from(v));
+                if name == "tmpdir" {
+                    self.tmpdir = path;
+                } else {
+                    self.mime = path;
+                }
             }
             "ro" => {
                 flag()?;
