@@ -45,7 +45,8 @@ mkdir -p "$QS/bin" "$MNT"
 ln -sf "${CARGO_TARGET_DIR:-$MOUNTD_ROOT/target}/release/mountd" "$QS/bin/s3fs"
 
 log "starting moto on 127.0.0.1 and seeding bucket 'models'"
-eval "$(without_proxies scripts/servers.sh start)"
+servers_env=$(without_proxies scripts/servers.sh start) || die "the S3 server did not start"
+eval "$servers_env"
 URL=$MOUNTD_TEST_MOTO_URL
 s3tool() { without_proxies "$py" integration/tools/s3tool.py --endpoint "$URL" --access-key test --secret-key test "$@"; }
 s3tool create-bucket models

@@ -105,10 +105,12 @@ TOML
     echo $! >"$STATE/garage.pid"
     G() { without_proxies "$garage" -c "$cfg" "$@"; }
 
+    # `node id` reads the node's key from metadata_dir and can answer before the server
+    # listens; `status` goes through the RPC port, which `layout assign` needs.
     deadline=$((SECONDS + START_TIMEOUT))
-    until node=$(G node id -q 2>/dev/null) && [ -n "$node" ]; do
+    until node=$(G node id -q 2>/dev/null) && [ -n "$node" ] && G status >/dev/null 2>&1; do
         alive_pid garage >/dev/null || { tail -n 30 "$STATE/garage.log" >&2; die "garage exited during start"; }
-        [ $SECONDS -lt $deadline ] || die "garage did not answer 'node id' within ${START_TIMEOUT}s"
+        [ $SECONDS -lt $deadline ] || die "garage did not answer 'node id' and 'status' within ${START_TIMEOUT}s"
         sleep 0.2
     done
     node=${node%%@*}
