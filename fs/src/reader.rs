@@ -5,22 +5,28 @@
 //! [`ReadConfig::initial_window`] (1 MiB) at the start of a file, and only what is asked
 //! (at least [`ReadConfig::seek_window`]) after a jump, so random reads do not pull in
 //! megabytes they never use. Each next window is twice the last, up to
-//! [`ReadConfig::max_window`], and is requested once the reader has consumed half of the
-//! previous one, so its first bytes arrive while the rest of the previous window is read.
+//! [`ReadConfig::max_window`], and is requested once the reader has read (or is waiting
+//! for) bytes past half of the previous one, so its first bytes arrive while the rest of the
+//! previous window is read.
 //! The bytes in flight between the fetch and the reader are capped by
 //! [`ReadConfig::stream_budget`], which bounds memory per handle and means a reader that stops
 //! early leaves at most that much fetched for nothing.
 //!
 //! The kernel sends readahead requests concurrently, so reads of one handle can arrive a
 //! little out of order. Bytes already received are kept for a while
-//! ([`ReadConfig::keep_behind`]), and a read slightly ahead of the stream
-//! ([`ReadConfig::reorder_distance`]) waits for the stream instead of restarting it.
+//! ([`ReadConfig::keep_behind`]), and a read slightly ahead of the stream waits for it
+//! instead of restarting it: a read within what the fetch has asked for, or one seek window
+//! past that, and never more than [`ReadConfig::reorder_distance`] past the received bytes.
+//! The reader tells the fetch how far it wants to read, so a read that skipped ahead also
+//! moves the next window. After a jump the second window waits until the reader wants past
+//! the first, so random reads cost one small GET each instead of a growing stream.
 //!
 //! Every GET carries `If-Match` with the ETag seen at open: if the object is replaced while
 //! it is read, the read fails instead of mixing old and new bytes. A body that breaks off is
 //! resumed from where it stopped, a bounded number of times.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -82,7 +88,10 @@ pub struct Reader<C: ObjectClient> {
 struct Fetch {
     rx: mpsc::UnboundedReceiver<Result<Bytes>>,
     budget: Arc<Semaphore>,
-    consumed: watch::Sender<u64>,
+    /// The furthest byte the reader has read or is waiting for.
+    wanted: watch::Sender<u64>,
+    /// The end of the range the fetch has asked the server for.
+    requested: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -113,10 +122,22 @@ impl<C: ObjectClient> Reader<C> {
             return Ok(Bytes::new());
         }
         let reachable = offset >= self.buf_start
-            && offset <= self.buf_end + self.config.reorder_distance
-            && (self.fetch.is_some() || end <= self.buf_end);
+            && match &self.fetch {
+                // What the fetch has asked for arrives anyway, and so does the kernel-sized
+                // read just past it (the next window follows the reader); farther ahead, a
+                // new small GET costs less than streaming the gap.
+                Some(fetch) => {
+                    offset
+                        <= (fetch.requested.load(Ordering::Relaxed) + self.config.seek_window)
+                            .min(self.buf_end + self.config.reorder_distance)
+                }
+                None => end <= self.buf_end,
+            };
         if !reachable {
             self.restart(offset, end - offset);
+        }
+        if self.buf_end < end {
+            self.want(end);
         }
         while self.buf_end < end {
             let Some(fetch) = self.fetch.as_mut() else {
@@ -147,11 +168,22 @@ impl<C: ObjectClient> Reader<C> {
         }
         let data = self.copy_out(offset, end);
         self.high_water = self.high_water.max(end);
-        if let Some(fetch) = &self.fetch {
-            fetch.consumed.send_replace(self.high_water);
-        }
+        self.want(self.high_water);
         self.trim();
         Ok(data)
+    }
+
+    /// Tell the fetch that the reader wants the bytes before `end`. The fetch asks for its
+    /// next window only once the reader wants past half of the current one: a read that skips
+    /// ahead of what was fetched must say so before it waits, or each waits for the other.
+    fn want(&self, end: u64) {
+        if let Some(fetch) = &self.fetch {
+            fetch.wanted.send_if_modified(|w| {
+                let grew = end > *w;
+                *w = (*w).max(end);
+                grew
+            });
+        }
     }
 
     /// Drop everything and start a fetch at `offset`.
@@ -161,14 +193,15 @@ impl<C: ObjectClient> Reader<C> {
         self.buf_end = offset;
         // A fresh sequential start (offset 0, or just where the last read ended) gets the
         // sequential window; a jump gets what is asked plus a little.
-        let window = if offset == 0 || offset == self.high_water {
+        let sequential = offset == 0 || offset == self.high_water;
+        let window = if sequential {
             self.config.initial_window
         } else {
             self.config.seek_window
         }
         .max(wanted);
         self.high_water = offset;
-        self.fetch = Some(self.spawn_fetch(offset, window));
+        self.fetch = Some(self.spawn_fetch(offset, window, sequential));
     }
 
     fn reset(&mut self) {
@@ -177,23 +210,29 @@ impl<C: ObjectClient> Reader<C> {
         self.buf_start = self.buf_end;
     }
 
-    fn spawn_fetch(&self, start: u64, first_window: u64) -> Fetch {
+    /// A fetch from `start`, first `first_window` bytes. After a jump (`sequential` false) the
+    /// second window waits until the reader wants past the first: random reads, which the
+    /// kernel's readahead turns into whole-window reads, then cost one small GET each.
+    fn spawn_fetch(&self, start: u64, first_window: u64, sequential: bool) -> Fetch {
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = Arc::new(Semaphore::new(self.config.stream_budget));
-        let (consumed, consumed_rx) = watch::channel(start);
+        let (wanted, wanted_rx) = watch::channel(start);
+        let requested = Arc::new(AtomicU64::new(start.saturating_add(first_window)));
         let job = FetchJob {
             client: self.client.clone(),
             object: self.object.clone(),
             config: self.config.clone(),
             tx,
             budget: budget.clone(),
-            consumed: consumed_rx,
+            wanted: wanted_rx,
+            requested: requested.clone(),
         };
-        let task = tokio::spawn(job.run(start, first_window));
+        let task = tokio::spawn(job.run(start, first_window, sequential));
         Fetch {
             rx,
             budget,
-            consumed,
+            wanted,
+            requested,
             task,
         }
     }
@@ -245,28 +284,37 @@ struct FetchJob<C: ObjectClient> {
     config: ReadConfig,
     tx: mpsc::UnboundedSender<Result<Bytes>>,
     budget: Arc<Semaphore>,
-    consumed: watch::Receiver<u64>,
+    wanted: watch::Receiver<u64>,
+    requested: Arc<AtomicU64>,
 }
 
 impl<C: ObjectClient> FetchJob<C> {
-    async fn run(mut self, start: u64, first_window: u64) {
+    async fn run(mut self, start: u64, first_window: u64, sequential: bool) {
         let mut pos = start;
         let mut window = first_window.max(1);
+        let mut eager = sequential;
         while pos < self.object.size {
             let window_start = pos;
             let end = pos.saturating_add(window).min(self.object.size);
+            self.requested.store(end, Ordering::Relaxed);
             if let Err(e) = self.fetch_range(&mut pos, end).await {
                 let _ = self.tx.send(Err(e));
                 return;
             }
-            if self.tx.is_closed() {
+            if self.tx.is_closed() || pos >= self.object.size {
                 return;
             }
-            // Ask for the next window once half of this one has been read.
-            let halfway = window_start + (end - window_start) / 2;
-            if self.consumed.wait_for(|c| *c >= halfway).await.is_err() {
+            // Ask for the next window once the reader wants past half of this one (past all
+            // of it, after a jump).
+            let trigger = if eager {
+                window_start + (end - window_start) / 2
+            } else {
+                end + 1
+            };
+            if self.wanted.wait_for(|w| *w >= trigger).await.is_err() {
                 return; // the reader is gone
             }
+            eager = true;
             window = window.saturating_mul(2).min(self.config.max_window);
         }
     }

@@ -319,6 +319,44 @@ async fn out_of_order_reads_do_not_restart_the_stream() {
 }
 
 #[tokio::test]
+async fn random_reads_that_skip_ahead_of_the_stream_complete() {
+    let c = MockClient::new();
+    let data: Vec<u8> = (0..16u32 << 20).map(|i| (i * 7 % 249) as u8).collect();
+    c.put("f", data.clone());
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "f").await.unwrap();
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    let k4 = 4096u64;
+    // A jump fetches a small window; the next read lands past that window but within reach
+    // of the stream (the pattern of `pread` at random offsets, which once hung for good).
+    let mut offsets = vec![
+        5 << 20,
+        (5 << 20) + (200 << 10),
+        (5 << 20) + (3 << 20),
+        1 << 20,
+    ];
+    let mut x: u64 = 4242;
+    for _ in 0..200 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        offsets.push((x >> 33) % ((16 << 20) / k4) * k4);
+    }
+    for off in offsets {
+        let got = tokio::time::timeout(Duration::from_secs(10), fs.read(fh, off, k4 as u32))
+            .await
+            .unwrap_or_else(|_| panic!("the read at {off} did not complete"))
+            .unwrap();
+        assert_eq!(
+            &got[..],
+            &data[off as usize..(off + k4) as usize],
+            "at {off}"
+        );
+    }
+    fs.release(fh).await.unwrap();
+}
+
+#[tokio::test]
 async fn tiny_and_empty_files_and_reads_past_the_end() {
     let c = MockClient::new();
     c.put("zero", "");

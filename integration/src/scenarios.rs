@@ -211,6 +211,77 @@ pub fn large_read_transfers_its_size(server: &Server, program: &Path, large_mb: 
     );
 }
 
+/// Mounts through a counting proxy and reads 4 KiB at 200 pseudo-random offsets of a 64 MiB
+/// object with `pread` (how model servers read file headers and indexes): every piece must
+/// be the object's bytes, no read may hang, and each read may fetch about what the kernel's
+/// readahead asks for (128 KiB), not a growing stream: at most 256 KiB a read on average.
+pub fn random_reads_return_the_right_bytes(server: &Server, program: &Path) {
+    const SIZE: u64 = 64 << 20;
+    const PIECE: u64 = 4096;
+    let name = program_name(program);
+    let bucket = TestBucket::create(server, &format!("{name}-random-{}", server.name));
+    let data: Vec<u8> = (0..SIZE)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    bucket.oracle.put(&bucket.name, "weights.bin", &data);
+
+    let proxy = CountingProxy::start(&server.url);
+    let wd = Workdir::new(&name);
+    let m = mount_with_issue_command_line(program, server, proxy.url(), &bucket.name, &wd);
+    let before = proxy.snapshot();
+    let file = m.mountpoint().join("weights.bin");
+    // A fixed sequence; the first offsets land just past a jump's small window, where a read
+    // once waited for a fetch that waited for it.
+    let mut offsets = vec![5 << 20, (5 << 20) + (200 << 10), (5 << 20) + (3 << 20)];
+    let mut x: u64 = 4242;
+    for _ in 0..200 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        offsets.push((x >> 33) % (SIZE / PIECE) * PIECE);
+    }
+    let reads = offsets.clone();
+    let got = bounded("random preads", READ_TIMEOUT, move || {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&file)?;
+        reads
+            .iter()
+            .map(|&off| {
+                let mut buf = vec![0u8; PIECE as usize];
+                f.read_exact_at(&mut buf, off).map(|()| buf)
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+    });
+    let pieces = got.unwrap_or_else(|e| panic!("random reads failed: {e}\n{}", m.log()));
+    for (off, piece) in offsets.iter().zip(&pieces) {
+        let want = &data[*off as usize..(*off + PIECE) as usize];
+        assert!(piece.as_slice() == want, "the 4 KiB at {off} differ");
+    }
+    let d = proxy.snapshot().since(&before);
+    eprintln!(
+        "{name} on {}: {} random 4 KiB reads of a 64 MiB object took {} bytes from the server, requests {:?}",
+        server.name,
+        offsets.len(),
+        d.bytes_from_server,
+        d.by_method()
+    );
+    let bound = offsets.len() as u64 * (256 << 10);
+    assert!(
+        d.bytes_from_server <= bound,
+        "{} random 4 KiB reads fetched {} bytes (more than {bound}); requests {:?}",
+        offsets.len(),
+        d.bytes_from_server,
+        d.by_method()
+    );
+    let log = m.log();
+    let status = m.terminate(EXIT_TIMEOUT);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{name} exit status after SIGTERM: {status}\n{log}"
+    );
+}
+
 /// A configuration a mount program must refuse at start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {

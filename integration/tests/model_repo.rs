@@ -5,7 +5,9 @@
 //! twice, and exit 0 on SIGTERM leaving nothing mounted. One test per server.
 
 use integration::mount::mountd_bin;
-use integration::scenarios::{large_read_transfers_its_size, model_repo_roundtrip};
+use integration::scenarios::{
+    large_read_transfers_its_size, model_repo_roundtrip, random_reads_return_the_right_bytes,
+};
 use integration::servers::{require_server, Kind};
 
 /// The repository of the issue: a 48 MiB model.onnx and 1,500 files in one directory.
@@ -54,4 +56,26 @@ fn mountd_large_read_transfers_its_size_garage() {
 #[test]
 fn mountd_large_read_transfers_its_size_minio() {
     large_read(Kind::Minio);
+}
+
+fn random_reads(kind: Kind) {
+    let Some(server) = require_server(kind) else {
+        return;
+    };
+    random_reads_return_the_right_bytes(&server, &mountd_bin());
+}
+
+#[test]
+fn mountd_random_reads_return_the_right_bytes_moto() {
+    random_reads(Kind::Moto);
+}
+
+#[test]
+fn mountd_random_reads_return_the_right_bytes_garage() {
+    random_reads(Kind::Garage);
+}
+
+#[test]
+fn mountd_random_reads_return_the_right_bytes_minio() {
+    random_reads(Kind::Minio);
 }

@@ -1,7 +1,7 @@
 //! One INFO line per HTTP request (per attempt), at target `s3client::request`.
 //!
 //! Fields: `op`, `method`, `bucket`, `key` (object requests) or `prefix` (listings),
-//! `status` (absent when no answer came), `bytes` (body bytes received), `sent` (body bytes
+//! `range` (ranged GETs: the first and last byte asked for), `status` (absent when no answer came), `bytes` (body bytes received), `sent` (body bytes
 //! sent: uploads), `elapsed_ms`,
 //! `attempt` (1 = first try), and `error` when the request failed. Headers are never logged,
 //! so neither the `Authorization` header nor a session token can reach a log.
@@ -29,6 +29,8 @@ pub(crate) struct RequestLog {
     name: String,
     attempt: u32,
     start: Instant,
+    /// The `Range` header's `first-last`, for ranged GETs.
+    pub range: Option<String>,
     pub status: Option<u16>,
     pub bytes: u64,
     pub sent: u64,
@@ -52,6 +54,7 @@ impl RequestLog {
             name: name.to_string(),
             attempt,
             start: Instant::now(),
+            range: None,
             status: None,
             bytes: 0,
             sent: 0,
@@ -71,6 +74,7 @@ impl Drop for RequestLog {
     fn drop(&mut self) {
         let elapsed_ms = self.start.elapsed().as_millis() as u64;
         let error = self.error.as_deref();
+        let range = self.range.as_deref();
         match self.subject {
             Subject::Key => tracing::info!(
                 target: "s3client::request",
@@ -78,6 +82,7 @@ impl Drop for RequestLog {
                 method = self.method,
                 bucket = &*self.bucket,
                 key = ?self.name,
+                range,
                 status = self.status,
                 bytes = self.bytes,
                 sent = self.sent,
