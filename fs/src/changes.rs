@@ -183,6 +183,11 @@ impl<C: ObjectClient> Filesystem<C> {
     /// failed upload becomes the error of `close` (flush) or `fsync`.
     pub async fn flush(&self, fh: u64) -> Result<()> {
         let handle = self.handle(fh)?;
+        if !handle.writes {
+            // Nothing to upload; and a read in progress (it holds the lock) must not hold up
+            // the close of a process that is killed while it waits.
+            return Ok(());
+        }
         let mut state = handle.state.lock().await;
         let OpenFile::Write(writer) = &mut *state else {
             return Ok(());
@@ -240,9 +245,8 @@ impl<C: ObjectClient> Filesystem<C> {
         let Some(handle) = self.files().remove(&fh) else {
             return Err(FsError::BadHandle);
         };
-        let was_writer = matches!(*handle.state.lock().await, OpenFile::Write(_));
         let mut inodes = self.inodes();
-        if was_writer {
+        if handle.writes {
             if let Some(node) = inodes.get_mut(handle.ino) {
                 node.writers = node.writers.saturating_sub(1);
             }

@@ -357,6 +357,27 @@ async fn random_reads_that_skip_ahead_of_the_stream_complete() {
 }
 
 #[tokio::test]
+async fn closing_a_read_handle_does_not_wait_for_a_read_in_progress() {
+    let c = MockClient::new();
+    c.put("f", vec![7u8; 1 << 20]);
+    let fs = std::sync::Arc::new(fs_over(&c));
+    let e = lookup_path(&fs, "f").await.unwrap();
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    c.delay(Op::Get, Duration::from_secs(30)); // a server that does not answer
+    let reading = {
+        let fs = fs.clone();
+        tokio::spawn(async move { fs.read(fh, 0, 4096).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The kernel sends FLUSH when a process killed in the middle of the read exits.
+    tokio::time::timeout(Duration::from_secs(5), fs.flush(fh))
+        .await
+        .expect("flush of a read handle waited for the read")
+        .unwrap();
+    reading.abort();
+}
+
+#[tokio::test]
 async fn tiny_and_empty_files_and_reads_past_the_end() {
     let c = MockClient::new();
     c.put("zero", "");

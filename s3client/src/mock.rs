@@ -112,6 +112,8 @@ struct State {
     /// Errors to answer, per operation, consumed front first; `persistent` ones stay.
     failures: HashMap<Op, Vec<S3Error>>,
     persistent_failures: HashMap<Op, S3Error>,
+    /// How long each call of an operation waits before it answers (a slow server).
+    delays: HashMap<Op, std::time::Duration>,
 }
 
 /// An in-memory bucket. Clones share the same bucket.
@@ -169,6 +171,11 @@ impl MockClient {
         self.lock().persistent_failures.insert(op, err);
     }
 
+    /// Make every call of `op` wait `d` before it answers (`Duration::ZERO`: no wait).
+    pub fn delay(&self, op: Op, d: std::time::Duration) {
+        self.lock().delays.insert(op, d);
+    }
+
     pub fn clear_failures(&self) {
         let mut s = self.lock();
         s.failures.clear();
@@ -188,6 +195,13 @@ impl MockClient {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic in another test thread must not poison every later call.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn pause(&self, op: Op) {
+        let d = self.lock().delays.get(&op).copied();
+        if let Some(d) = d.filter(|d| !d.is_zero()) {
+            tokio::time::sleep(d).await;
+        }
     }
 
     fn injected(&self, op: Op) -> Result<(), S3Error> {
@@ -216,6 +230,7 @@ impl MockClient {
 impl ObjectClient for MockClient {
     async fn head_object(&self, key: &str) -> Result<ObjectInfo, S3Error> {
         self.counters.head.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::Head).await;
         self.injected(Op::Head)?;
         let s = self.lock();
         s.objects
@@ -226,6 +241,7 @@ impl ObjectClient for MockClient {
 
     async fn get_object(&self, request: GetRequest) -> Result<GetResponse, S3Error> {
         self.counters.get.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::Get).await;
         self.injected(Op::Get)?;
         let object = self.lock().objects.get(&request.key).cloned();
         let object = object.ok_or_else(|| Self::not_found(&request.key))?;
@@ -268,6 +284,7 @@ impl ObjectClient for MockClient {
 
     async fn list_objects(&self, request: ListRequest) -> Result<ListPage, S3Error> {
         self.counters.list.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::List).await;
         self.injected(Op::List)?;
         let max = request
             .max_keys
@@ -334,11 +351,13 @@ impl ObjectClient for MockClient {
 
     async fn check_bucket(&self) -> Result<(), S3Error> {
         self.counters.check_bucket.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::CheckBucket).await;
         self.injected(Op::CheckBucket)
     }
 
     async fn put_object(&self, request: PutRequest) -> Result<PutResult, S3Error> {
         self.counters.put.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::Put).await;
         self.injected(Op::Put)?;
         let data = match request.body {
             PutBody::Bytes(b) => b,
@@ -377,6 +396,7 @@ impl ObjectClient for MockClient {
 
     async fn delete_object(&self, key: &str) -> Result<(), S3Error> {
         self.counters.delete.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::Delete).await;
         self.injected(Op::Delete)?;
         // A missing key is no error, as in S3.
         self.lock().objects.remove(key);
@@ -385,6 +405,7 @@ impl ObjectClient for MockClient {
 
     async fn copy_object(&self, request: CopyRequest) -> Result<PutResult, S3Error> {
         self.counters.copy.fetch_add(1, Ordering::Relaxed);
+        self.pause(Op::Copy).await;
         self.injected(Op::Copy)?;
         let mut s = self.lock();
         let source = s
