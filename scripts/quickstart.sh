@@ -21,7 +21,7 @@ stop() {
         log "unmounting $MNT"
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
     fi
-    pkill -f "mountd models $MNT" 2>/dev/null || true
+    pkill -f "s3fs models $MNT" 2>/dev/null || true
     if [ -d "$MOUNTD_SERVERS_DIR" ]; then
         scripts/servers.sh stop >/dev/null 2>&1 || true
     fi

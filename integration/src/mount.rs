@@ -210,6 +210,19 @@ pub fn is_mounted(path: &Path) -> bool {
     mount_points().iter().any(|p| p == path)
 }
 
+/// The mount IDs (mountinfo field 1) of what is mounted exactly at `path`, bottom first.
+pub fn mount_ids_at(path: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            let mp = f.nth(3)?;
+            (Path::new(&unescape_mountinfo(mp)) == path).then_some(id)
+        })
+        .collect()
+}
+
 /// Mount points at or below `dir`.
 pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     mount_points()
@@ -251,6 +264,7 @@ pub struct MountCommand {
     cwd: PathBuf,
     mountpoint: PathBuf,
     envs: Vec<(OsString, OsString)>,
+    over_existing: bool,
 }
 
 /// How a mount program's start ended.
@@ -282,7 +296,15 @@ impl MountCommand {
             cwd: cwd.to_path_buf(),
             mountpoint: mountpoint.into(),
             envs: Vec::new(),
+            over_existing: false,
         }
+    }
+
+    /// Allow the mount point to be mounted already (a stale mount, or a live one the program
+    /// must refuse): the start then waits for a mount that was not there before.
+    pub fn over_existing_mounts(mut self) -> Self {
+        self.over_existing = true;
+        self
     }
 
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
@@ -319,11 +341,19 @@ impl MountCommand {
     /// Panics if neither happens in time (after killing it), or if it exits and leaves a
     /// mount behind (a daemonizing program: the tests run everything with `-f`).
     pub fn start(self, timeout: Duration) -> Startup {
+        let before = mount_ids_at(&self.mountpoint).len();
         assert!(
-            !is_mounted(&self.mountpoint),
+            self.over_existing || before == 0,
             "{} is already a mount point before the test mounts it",
             self.mountpoint.display()
         );
+        // A new mount adds a line at the mount point; one that replaced a stale mount (whose
+        // line and mount ID it may take over) is the one that answers a `stat` again.
+        let was_stale = before > 0 && std::fs::metadata(&self.mountpoint).is_err();
+        let mounted_now = |mp: &Path| {
+            let now = mount_ids_at(mp).len();
+            now > before || (was_stale && now > 0 && std::fs::metadata(mp).is_ok())
+        };
         let label = self.label();
         let stdout_path = self.cwd.join(format!("{label}.stdout"));
         let stderr_path = self.cwd.join(format!("{label}.stderr"));
@@ -353,13 +383,13 @@ impl MountCommand {
         };
         let deadline = started + timeout;
         loop {
-            if is_mounted(&m.mountpoint) {
+            if mounted_now(&m.mountpoint) {
                 return Startup::Mounted(m);
             }
             let child = m.child.as_mut().expect("child present until reaped");
             if let Some(status) = child.try_wait().expect("wait for the mount program") {
                 m.child = None;
-                if is_mounted(&m.mountpoint) {
+                if mounted_now(&m.mountpoint) {
                     panic!(
                         "{} exited ({status}) but left {} mounted (daemonized? use -f)\n{}",
                         m.label,
@@ -367,12 +397,15 @@ impl MountCommand {
                         m.log()
                     );
                 }
-                return Startup::Exited(Exited {
+                let exited = Exited {
                     status,
                     stdout: read_lossy(&m.stdout_path),
                     stderr: read_lossy(&m.stderr_path),
                     elapsed: started.elapsed(),
-                });
+                };
+                // It mounted nothing: what is mounted there (another program's mount) stays.
+                std::mem::forget(m);
+                return Startup::Exited(exited);
             }
             if Instant::now() >= deadline {
                 panic!(
@@ -497,6 +530,18 @@ impl Mounted {
             self.log()
         );
         status
+    }
+}
+
+impl Mounted {
+    /// SIGKILL the program and leave its mount behind, as a crashed daemon does: the mount
+    /// point then answers "Transport endpoint is not connected". The `Workdir` detaches it.
+    pub fn kill_leaving_mount(mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+        }
+        std::mem::forget(self);
     }
 }
 

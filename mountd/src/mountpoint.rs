@@ -188,18 +188,20 @@ fn abort_connection(e: &MountEntry) {
     }
 }
 
-/// Clear stale FUSE mounts at `mp`, then check it as s3fs does: it exists, is a directory,
+/// Clear stale FUSE mounts at `mp` and refuse a live one, then check it as s3fs does: it exists, is a directory,
 /// and the user may mount on it. `shown` is the name the user gave (for messages).
 pub async fn prepare(mp: &Path, shown: &str, euid: u32, egid: u32) -> Result<(), String> {
     for _ in 0..MAX_ROUNDS {
         let here = fuse_mounts_at(&read_mountinfo(), mp);
         let reason = match stat_with_timeout(mp).await {
             Stat::Ok(_) => {
-                if !here.is_empty() {
-                    tracing::warn!(
-                        "MOUNTPOINT {shown} is already a working FUSE mount ({}); mounting over it",
-                        here[here.len() - 1].fstype
-                    );
+                // A live daemon serves it: a second one stacked on top would hide it while
+                // it keeps running (s3fs refuses a mount point that is not empty, too).
+                if let Some(top) = here.last() {
+                    return Err(format!(
+                        "MOUNTPOINT {shown} is already mounted by a running FUSE filesystem ({}); unmount it first: fusermount3 -u {shown}",
+                        top.fstype
+                    ));
                 }
                 break;
             }

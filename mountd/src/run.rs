@@ -294,9 +294,21 @@ pub fn describe_check_error(s3: &S3Config, e: &S3Error) -> String {
             "bucket {b}: wrong signing region {}: pass the bucket's region with -o endpoint=REGION ({d})",
             s3.region
         ),
-        S3Error::Transport(m) => format!("cannot connect to {}: {m}", url_of(s3)),
-        S3Error::Timeout(m) => format!("no answer from {}: {m}", url_of(s3)),
+        S3Error::Transport(m) => format!(
+            "cannot connect to {}: {m}{}",
+            url_of(s3),
+            attempts(s3)
+        ),
+        S3Error::Timeout(m) => format!("no answer from {}: {m}{}", url_of(s3), attempts(s3)),
         other => format!("bucket {b}: {other}"),
+    }
+}
+
+/// How often a failed transport was tried, for messages (each attempt has its own timeout).
+fn attempts(s3: &S3Config) -> String {
+    match s3.retries {
+        0 => String::new(),
+        n => format!(" (each of {} attempts; -o retries={n})", n + 1),
     }
 }
 
@@ -374,7 +386,16 @@ mod tests {
         let m = describe_check_error(&c, &S3Error::Transport("connection refused".into()));
         assert_eq!(
             m,
-            "cannot connect to http://127.0.0.1:9000/bkt: connection refused"
+            "cannot connect to http://127.0.0.1:9000/bkt: connection refused (each of 6 attempts; -o retries=5)"
+        );
+        let once = S3Config {
+            retries: 0,
+            ..c.clone()
+        };
+        let m = describe_check_error(&once, &S3Error::Timeout("no response within 6 s".into()));
+        assert_eq!(
+            m,
+            "no answer from http://127.0.0.1:9000/bkt: no response within 6 s"
         );
         let m = describe_check_error(&c, &S3Error::AccessDenied(d(403, "InvalidAccessKeyId")));
         assert!(m.contains("does not know this access key"), "{m}");
