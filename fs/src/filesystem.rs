@@ -232,7 +232,7 @@ impl<C: ObjectClient> Filesystem<C> {
             {
                 let inodes = self.inodes();
                 for (i, name) in names.iter().enumerate().skip(after) {
-                    if nodes.len() > stat_ahead::BATCH {
+                    if nodes.len() >= stat_ahead::BATCH {
                         break;
                     }
                     if let Some(n) = inodes.child(parent, name) {

@@ -5,18 +5,18 @@
 //! up every entry of a directory one after the other; one HEAD each would cost one round trip
 //! each (s3fs's famous slowness). So when the entries completed in a directory follow its
 //! listing order (the entry right after the last one completed, or the one after that), the
-//! lookup also completes the next [`BATCH`] entries of that listing whose metadata is unknown,
-//! [`PARALLEL`] HEADs at a time. Every entry is still HEADed at most once per listing, and a
+//! lookup also completes the next entries of that listing whose metadata is unknown, [`BATCH`]
+//! in all, [`PARALLEL`] HEADs at a time. Every entry is still HEADed at most once per listing, and a
 //! program that opens a few files of a big directory (a model server reading its config)
 //! never triggers a batch.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-/// Entries completed together with the one looked up.
+/// Entries completed together, the one looked up included.
 pub const BATCH: usize = 64;
-/// HEAD requests in flight at once for a batch.
-pub const PARALLEL: usize = 32;
+/// HEAD requests in flight at once for a batch: a batch takes exactly two round trips.
+pub const PARALLEL: usize = BATCH / 2;
 /// Directories whose last listing is remembered.
 const REMEMBERED: usize = 32;
 
