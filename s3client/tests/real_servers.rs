@@ -576,19 +576,6 @@ async fn garage_anonymous_request_is_refused() {
 
 // ---- Logging: one INFO line per request, secrets never logged. ----
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn one_log_line_per_request_without_secrets() {
     let Some(server) = server(Kind::Moto) else {
@@ -599,13 +586,6 @@ fn one_log_line_per_request_without_secrets() {
     s3tool(&server, &["create-bucket", &bucket]);
     s3tool(&server, &["put", &bucket, "k", "--data", "0123456789"]);
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     let secret = "SECRET-never-logged-9f8e7d";
     let token = "TOKEN-never-logged-1a2b3c";
     let mut cfg = config(&server, &bucket);
@@ -619,7 +599,7 @@ fn one_log_line_per_request_without_secrets() {
         .enable_all()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    let text = capture_logs(|| {
         rt.block_on(async {
             c.head_object("k").await.unwrap(); // 1
             let r = c
@@ -645,10 +625,9 @@ fn one_log_line_per_request_without_secrets() {
                 .unwrap(); // 5
                            // Let the dropped body's connection task finish.
             tokio::time::sleep(Duration::from_millis(50)).await;
-        })
+        });
+        drop(c);
     });
-    drop(c);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("s3client::request"))

@@ -421,38 +421,18 @@ async fn garage_put_with_a_wrong_secret_is_access_denied_and_stores_nothing() {
 
 // ---- Logging: one INFO line per request. ----
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn one_log_line_per_write_request() {
     let Some(server) = server(Kind::Moto) else {
         return;
     };
     let bucket = Bucket::new(&server, "wlog");
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     let c = bucket.client();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    let text = capture_logs(|| {
         rt.block_on(async {
             c.put_object(PutRequest {
                 key: "k".into(),
@@ -470,10 +450,9 @@ fn one_log_line_per_write_request() {
             .await
             .unwrap();
             c.delete_object("k").await.unwrap();
-        })
+        });
+        drop(c);
     });
-    drop(c);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("s3client::request"))

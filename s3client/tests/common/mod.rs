@@ -428,3 +428,40 @@ pub async fn read_all(resp: GetResponse) -> Result<Vec<u8>, S3Error> {
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `f` with a TRACE subscriber on this thread and returns what was logged.
+///
+/// tracing caches, per callsite and process-wide, whether anyone listens: a sibling test that
+/// first reaches a callsite on a thread without a subscriber can cache "never" for it, and
+/// this thread's events from it would be dropped (a known race of scoped subscribers). A
+/// second live dispatcher (the anchor) makes each registration ask every live dispatcher,
+/// this one included, and the rebuild repairs what was cached before this one existed.
+pub fn capture_logs(f: impl FnOnce()) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
+    let text = captured.0.lock().unwrap().clone();
+    String::from_utf8(text).unwrap()
+}
