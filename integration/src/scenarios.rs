@@ -48,6 +48,17 @@ fn program_name(program: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// SIGTERM: the program must exit 0 and leave nothing mounted (checked by `terminate`).
+pub fn stop_cleanly(m: Mounted, name: &str) {
+    let log = m.log();
+    let status = m.terminate(EXIT_TIMEOUT);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{name} exit status after SIGTERM: {status}\n{log}"
+    );
+}
+
 /// Starts `program` with the s3fs command line of the issue on a fresh working directory
 /// holding a `passwd` file for `server`'s key, against `url` (the server's, or a proxy's).
 pub fn mount_with_issue_command_line(
@@ -140,13 +151,7 @@ pub fn model_repo_roundtrip(server: &Server, program: &Path, large_mb: u32, many
         diff.iter().take(40).cloned().collect::<Vec<_>>().join("\n  "),
         m.log()
     );
-    let log = m.log();
-    let status = m.terminate(EXIT_TIMEOUT);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{name} exit status after SIGTERM: {status}\n{log}"
-    );
+    stop_cleanly(m, &name);
 }
 
 /// Mounts through a counting proxy and reads the `large_mb` MiB model once: the content
@@ -202,13 +207,7 @@ pub fn large_read_transfers_its_size(server: &Server, program: &Path, large_mb: 
         want.size,
         d.by_method()
     );
-    let log = m.log();
-    let status = m.terminate(EXIT_TIMEOUT);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{name} exit status after SIGTERM: {status}\n{log}"
-    );
+    stop_cleanly(m, &name);
 }
 
 /// Mounts through a counting proxy and reads 4 KiB at 200 pseudo-random offsets of a 64 MiB
@@ -273,13 +272,7 @@ pub fn random_reads_return_the_right_bytes(server: &Server, program: &Path) {
         d.bytes_from_server,
         d.by_method()
     );
-    let log = m.log();
-    let status = m.terminate(EXIT_TIMEOUT);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{name} exit status after SIGTERM: {status}\n{log}"
-    );
+    stop_cleanly(m, &name);
 }
 
 /// A configuration a mount program must refuse at start.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use integration::mount::{mount_ids_at, mountd_bin, s3fs_command_line, MountCommand, Workdir};
 use integration::oracle::TestBucket;
-use integration::scenarios::{EXIT_TIMEOUT, MOUNT_TIMEOUT, REFUSAL_TIMEOUT};
+use integration::scenarios::{stop_cleanly, MOUNT_TIMEOUT, REFUSAL_TIMEOUT};
 use integration::servers::{require_server, Kind, Server};
 use integration::util::bounded;
 
@@ -63,8 +63,7 @@ fn a_stale_mount_left_by_a_killed_daemon_is_replaced() {
         "the start says what it cleared:\n{}",
         second.log()
     );
-    let status = second.terminate(EXIT_TIMEOUT);
-    assert_eq!(status.code(), Some(0));
+    stop_cleanly(second, "mountd");
 }
 
 #[test]
@@ -91,6 +90,5 @@ fn a_mount_point_a_running_daemon_serves_is_refused() {
     first.assert_running();
     let file = wd.mountpoint().join("labels.txt");
     assert_eq!(read_through(file).unwrap(), b"cat\ndog\n");
-    let status = first.terminate(EXIT_TIMEOUT);
-    assert_eq!(status.code(), Some(0));
+    stop_cleanly(first, "mountd");
 }
