@@ -87,6 +87,22 @@ fn a_mount_point_a_running_daemon_serves_is_refused() {
         refused.stderr
     );
     assert_eq!(mount_ids_at(&wd.mountpoint()), ids, "nothing was stacked");
+
+    // The same mount point named through a symlink (the kernel would mount on its target).
+    let link = wd.path().join("link");
+    std::os::unix::fs::symlink(wd.mountpoint(), &link).unwrap();
+    wd.write_passwd("passwd", &server.passwd_line(), 0o600);
+    let refused = MountCommand::new(mountd_bin(), wd.path(), wd.mountpoint())
+        .args(s3fs_command_line(&bucket.name, &link, &server.url))
+        .over_existing_mounts()
+        .expect_exit(REFUSAL_TIMEOUT);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is already mounted"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(mount_ids_at(&wd.mountpoint()), ids, "nothing was stacked");
     first.assert_running();
     let file = wd.mountpoint().join("labels.txt");
     assert_eq!(read_through(file).unwrap(), b"cat\ndog\n");

@@ -96,9 +96,24 @@ fn read_mountinfo() -> Vec<MountEntry> {
         .unwrap_or_default()
 }
 
-/// An absolute path for `mp` without resolving the last component (which may be a stale
-/// mount that cannot be resolved): the parent is canonicalized when possible.
+/// An absolute path for `mp` as the mount table names it, without `stat`ing the last
+/// component (it may be a stale mount that cannot be resolved): the parent is canonicalized
+/// when possible, and a last component that is a symlink is followed (the kernel mounts on
+/// its target, so that is where an existing mount must be looked for).
 pub fn absolute(mp: &Path, cwd: &Path) -> PathBuf {
+    let mut path = absolute_once(mp, cwd);
+    // Like the kernel's limit on nested links (SYMLOOP_MAX).
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        path = absolute_once(&target, &dir);
+    }
+    path
+}
+
+fn absolute_once(mp: &Path, cwd: &Path) -> PathBuf {
     let joined = if mp.is_absolute() {
         mp.to_path_buf()
     } else {
@@ -323,6 +338,14 @@ garbage line
         let real = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(absolute(Path::new("mnt"), dir.path()), real.join("mnt"));
         assert_eq!(absolute(Path::new("./mnt/"), dir.path()), real.join("mnt"));
+        std::fs::create_dir(dir.path().join("target")).unwrap();
+        std::os::unix::fs::symlink("target", dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("link"), dir.path().join("link2")).unwrap();
+        assert_eq!(absolute(Path::new("link"), dir.path()), real.join("target"));
+        assert_eq!(
+            absolute(Path::new("link2/"), dir.path()),
+            real.join("target")
+        );
         assert_eq!(
             absolute(&dir.path().join("a/../mnt"), Path::new("/")),
             real.join("mnt")

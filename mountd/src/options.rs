@@ -92,7 +92,7 @@ pub const TABLE: &[OptionSpec] = &[
     o("credlib_opts", NotYet, "options of the external credential library"),
     // Connection.
     o("connect_timeout", Supported, "seconds to connect (default 300)"),
-    o("readwrite_timeout", Supported, "seconds to wait for response headers or body bytes (default 120)"),
+    o("readwrite_timeout", Supported, "seconds to wait for the next body bytes, and with connect_timeout for response headers (default 120)"),
     o("retries", Supported, "retries of a failed request (default 5)"),
     o("no_check_certificate", Supported, "do not verify the server's TLS certificate"),
     o("ssl_verify_hostname", NotYet, "verify the TLS host name (always verified unless no_check_certificate)"),
