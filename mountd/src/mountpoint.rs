@@ -203,8 +203,9 @@ fn abort_connection(e: &MountEntry) {
     }
 }
 
-/// Clear stale FUSE mounts at `mp` and refuse a live one, then check it as s3fs does: it exists, is a directory,
-/// and the user may mount on it. `shown` is the name the user gave (for messages).
+/// Clear stale FUSE mounts at `mp` and refuse a live one, then check it as s3fs does: it
+/// exists, is a directory, and the user may mount on it. `shown` is the name the user gave
+/// (for messages).
 pub async fn prepare(mp: &Path, shown: &str, euid: u32, egid: u32) -> Result<(), String> {
     for _ in 0..MAX_ROUNDS {
         let here = fuse_mounts_at(&read_mountinfo(), mp);

@@ -308,7 +308,7 @@ pub fn describe_check_error(s3: &S3Config, e: &S3Error) -> String {
 fn attempts(s3: &S3Config) -> String {
     match s3.retries {
         0 => String::new(),
-        n => format!(" (each of {} attempts; -o retries={n})", n + 1),
+        n => format!(" ({} attempts; -o retries={n})", n + 1),
     }
 }
 
@@ -386,7 +386,7 @@ mod tests {
         let m = describe_check_error(&c, &S3Error::Transport("connection refused".into()));
         assert_eq!(
             m,
-            "cannot connect to http://127.0.0.1:9000/bkt: connection refused (each of 6 attempts; -o retries=5)"
+            "cannot connect to http://127.0.0.1:9000/bkt: connection refused (6 attempts; -o retries=5)"
         );
         let once = S3Config {
             retries: 0,

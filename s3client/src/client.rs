@@ -189,9 +189,7 @@ impl S3Client {
         let key = req.key.as_str();
         let mut log = self.log("GetObject", "GET", Subject::Key, key, attempt);
         let range_value = req.range.map(request::range_header);
-        log.range = range_value
-            .as_deref()
-            .map(|r| r.trim_start_matches("bytes=").to_string());
+        log.range = req.range;
         let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2);
         if let Some(r) = &range_value {
             headers.push(("range", r));

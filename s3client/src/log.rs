@@ -1,9 +1,9 @@
 //! One INFO line per HTTP request (per attempt), at target `s3client::request`.
 //!
 //! Fields: `op`, `method`, `bucket`, `key` (object requests) or `prefix` (listings),
-//! `range` (ranged GETs: the first and last byte asked for), `status` (absent when no answer came), `bytes` (body bytes received), `sent` (body bytes
-//! sent: uploads), `elapsed_ms`,
-//! `attempt` (1 = first try), and `error` when the request failed. Headers are never logged,
+//! `range` (ranged GETs: the first and last byte asked for), `status` (absent when no
+//! answer came), `bytes` (body bytes received), `sent` (body bytes sent: uploads),
+//! `elapsed_ms`, `attempt` (1 = first try), and `error` when the request failed. Headers are never logged,
 //! so neither the `Authorization` header nor a session token can reach a log.
 //!
 //! The line is written when the [`RequestLog`] is dropped, which makes "exactly once" hold on
@@ -29,8 +29,8 @@ pub(crate) struct RequestLog {
     name: String,
     attempt: u32,
     start: Instant,
-    /// The `Range` header's `first-last`, for ranged GETs.
-    pub range: Option<String>,
+    /// The range of a ranged GET (formatted only when the line is written).
+    pub range: Option<crate::ByteRange>,
     pub status: Option<u16>,
     pub bytes: u64,
     pub sent: u64,
@@ -74,7 +74,7 @@ impl Drop for RequestLog {
     fn drop(&mut self) {
         let elapsed_ms = self.start.elapsed().as_millis() as u64;
         let error = self.error.as_deref();
-        let range = self.range.as_deref();
+        let range = self.range.map(tracing::field::display);
         match self.subject {
             Subject::Key => tracing::info!(
                 target: "s3client::request",

@@ -196,7 +196,7 @@ pub(crate) fn user_agent(ua: &str) -> Option<HeaderValue> {
 
 /// `Range: bytes=a-b` for our end-exclusive range (the wire's end is inclusive).
 pub(crate) fn range_header(range: crate::ByteRange) -> String {
-    format!("bytes={}-{}", range.start, range.end - 1)
+    format!("bytes={range}")
 }
 
 #[cfg(test)]

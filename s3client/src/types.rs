@@ -43,6 +43,13 @@ impl ByteRange {
     }
 }
 
+/// HTTP's form: the first and the last byte, both included (`0-1023`).
+impl std::fmt::Display for ByteRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.start, self.end.saturating_sub(1))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GetRequest {
     pub key: String,

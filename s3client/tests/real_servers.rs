@@ -642,6 +642,8 @@ fn one_log_line_per_request_without_secrets() {
     );
     assert!(lines[1].contains("bytes=10"), "{}", lines[1]);
     assert!(lines[2].contains("status=206"), "{}", lines[2]);
+    assert!(lines[2].contains("range=2-3"), "{}", lines[2]);
+    assert!(!lines[1].contains("range="), "{}", lines[1]);
     assert!(lines[3].contains("status=404"), "{}", lines[3]);
     assert!(lines[4].contains("prefix="), "{}", lines[4]);
     assert!(lines.iter().all(|l| l.contains("elapsed_ms=")));
