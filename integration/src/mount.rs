@@ -11,11 +11,10 @@
 //!     .args(args)
 //!     .expect_mount(Duration::from_secs(30));
 //! // ... use m.mountpoint() ...
-//! let status = m.terminate(Duration::from_secs(20)); // SIGTERM; asserts nothing is left mounted
-//! assert_eq!(status.code(), Some(0));
+//! m.stop(Duration::from_secs(20)); // SIGTERM; asserts nothing is left mounted and exit 0
 //! ```
 //!
-//! A `Mounted` that is dropped without `terminate` (a failing test) kills the program's
+//! A `Mounted` that is dropped without `stop` or `terminate` (a failing test) kills the program's
 //! process group and lazily unmounts, so no test leaves a mount behind; a `Workdir` refuses
 //! to delete anything while something is mounted below it.
 
@@ -380,6 +379,7 @@ impl MountCommand {
             stderr_path,
             label,
             command: format!("{} {:?}", self.program.display(), self.args),
+            program: self.program.clone(),
         };
         let deadline = started + timeout;
         loop {
@@ -457,6 +457,7 @@ pub struct Mounted {
     stderr_path: PathBuf,
     label: String,
     command: String,
+    program: PathBuf,
 }
 
 impl Mounted {
@@ -534,6 +535,26 @@ impl Mounted {
 }
 
 impl Mounted {
+    /// SIGTERM, then the end every test expects: nothing left mounted, and exit status 0.
+    ///
+    /// The s3fs oracle is held only to the first: Debian's s3fs 1.90 now and then dies of
+    /// SIGABRT or SIGSEGV in its teardown after it has unmounted (s3fs-fuse issues #1890,
+    /// #2188). That is its bug, not a difference in what it served, so it is reported.
+    pub fn stop(self, timeout: Duration) {
+        use std::os::unix::process::ExitStatusExt;
+        let is_oracle = s3fs_bin().as_deref() == Some(self.program.as_path());
+        let label = self.label.clone();
+        let log = self.log();
+        let status = self.terminate(timeout);
+        match (status.code(), status.signal()) {
+            (Some(0), _) => {}
+            (None, Some(libc::SIGABRT | libc::SIGSEGV)) if is_oracle => eprintln!(
+                "note: the s3fs oracle crashed in its teardown after unmounting ({status})"
+            ),
+            _ => panic!("{label} exit status after SIGTERM: {status}, not 0\n{log}"),
+        }
+    }
+
     /// SIGKILL the program and leave its mount behind, as a crashed daemon does: the mount
     /// point then answers "Transport endpoint is not connected". The `Workdir` detaches it.
     pub fn kill_leaving_mount(mut self) {

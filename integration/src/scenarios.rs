@@ -48,15 +48,9 @@ fn program_name(program: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// SIGTERM: the program must exit 0 and leave nothing mounted (checked by `terminate`).
-pub fn stop_cleanly(m: Mounted, name: &str) {
-    let log = m.log();
-    let status = m.terminate(EXIT_TIMEOUT);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{name} exit status after SIGTERM: {status}\n{log}"
-    );
+/// SIGTERM: the program must exit 0 and leave nothing mounted (see [`Mounted::stop`]).
+pub fn stop_cleanly(m: Mounted) {
+    m.stop(EXIT_TIMEOUT);
 }
 
 /// Starts `program` with the s3fs command line of the issue on a fresh working directory
@@ -151,7 +145,7 @@ pub fn model_repo_roundtrip(server: &Server, program: &Path, large_mb: u32, many
         diff.iter().take(40).cloned().collect::<Vec<_>>().join("\n  "),
         m.log()
     );
-    stop_cleanly(m, &name);
+    stop_cleanly(m);
 }
 
 /// Mounts through a counting proxy and reads the `large_mb` MiB model once: the content
@@ -207,7 +201,7 @@ pub fn large_read_transfers_its_size(server: &Server, program: &Path, large_mb: 
         want.size,
         d.by_method()
     );
-    stop_cleanly(m, &name);
+    stop_cleanly(m);
 }
 
 /// Mounts through a counting proxy and reads 4 KiB at 200 pseudo-random offsets of a 64 MiB
@@ -272,7 +266,7 @@ pub fn random_reads_return_the_right_bytes(server: &Server, program: &Path) {
         d.bytes_from_server,
         d.by_method()
     );
-    stop_cleanly(m, &name);
+    stop_cleanly(m);
 }
 
 /// A configuration a mount program must refuse at start.

@@ -14,7 +14,6 @@
 //! Declare the `Mounted` after the `Session` so that, when a test fails, the mount is
 //! dropped (killed and detached) before the working directory and the bucket.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
 use crate::mount::{s3fs_command_line, MountCommand, Mounted, Workdir};
@@ -60,25 +59,9 @@ impl Session {
         cmd.expect_mount(MOUNT_TIMEOUT)
     }
 
-    /// SIGTERM; asserts exit status 0 and that nothing is left mounted.
-    ///
-    /// Debian's s3fs 1.90 (the oracle) now and then dies of SIGABRT while shutting down
-    /// after it unmounted; that is its bug, not the behaviour under test, so for s3fs only a
-    /// clean unmount is required.
+    /// SIGTERM; asserts that nothing is left mounted and exit status 0 ([`Mounted::stop`]).
     pub fn unmount(&self, m: Mounted) {
-        let log = m.log();
-        let is_s3fs_oracle = log.starts_with("command: ")
-            && log.lines().next().is_some_and(|l| l.contains("/s3fs "));
-        let status = m.terminate(EXIT_TIMEOUT);
-        if is_s3fs_oracle && status.signal() == Some(libc::SIGABRT) {
-            eprintln!("note: the s3fs oracle aborted while exiting after SIGTERM (a known s3fs 1.90 crash); its mount is gone");
-            return;
-        }
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "exit status after SIGTERM: {status}\n{log}"
-        );
+        m.stop(EXIT_TIMEOUT);
     }
 
     /// A path in the working directory (outside the mount), e.g. for local reference files.

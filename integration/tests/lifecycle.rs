@@ -63,7 +63,7 @@ fn a_stale_mount_left_by_a_killed_daemon_is_replaced() {
         "the start says what it cleared:\n{}",
         second.log()
     );
-    stop_cleanly(second, "mountd");
+    stop_cleanly(second);
 }
 
 #[test]
@@ -106,5 +106,5 @@ fn a_mount_point_a_running_daemon_serves_is_refused() {
     first.assert_running();
     let file = wd.mountpoint().join("labels.txt");
     assert_eq!(read_through(file).unwrap(), b"cat\ndog\n");
-    stop_cleanly(first, "mountd");
+    stop_cleanly(first);
 }
