@@ -24,6 +24,16 @@ cd "$MOUNTD_ROOT" || exit 1
 
 PHASES=${MOUNTD_TEST_PHASES:-deps fmt clippy build test}
 wants() { [[ " $PHASES " == *" $1 "* ]]; }
+# A misspelt or comma-separated list would otherwise run nothing and pass.
+for p in $PHASES; do
+    case $p in
+    deps | fmt | clippy | build | test) ;;
+    *)
+        echo "scripts/test.sh: unknown phase '$p' in MOUNTD_TEST_PHASES (space-separated: deps fmt clippy build test)" >&2
+        exit 2
+        ;;
+    esac
+done
 
 SUMMARY=()
 FAILED=0
