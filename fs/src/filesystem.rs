@@ -20,7 +20,7 @@ use crate::listing::list_directory;
 use crate::negative::NegativeCache;
 use crate::reader::{ObjectVersion, ReadConfig, Reader};
 use crate::resolve::{complete, resolve};
-use crate::stat_ahead::{self, RecentListings};
+use crate::stat_ahead::{InFlight, RecentListings};
 use crate::writer::{PosixMeta, Writer, S_IFREG};
 use crate::FsConfig;
 
@@ -86,9 +86,11 @@ pub struct Filesystem<C: ObjectClient> {
     pub(crate) client: Arc<C>,
     pub(crate) config: FsConfig,
     read_config: ReadConfig,
-    inodes: Mutex<InodeTable>,
+    /// Shared with background stat-ahead HEADs.
+    inodes: Arc<Mutex<InodeTable>>,
     negative: Mutex<NegativeCache>,
     recent_listings: Mutex<RecentListings>,
+    stat_ahead: Arc<InFlight>,
     dirs: Mutex<HashMap<u64, DirHandle>>,
     files: Mutex<HashMap<u64, Arc<FileHandle<C>>>>,
     next_fh: AtomicU64,
@@ -113,8 +115,9 @@ impl<C: ObjectClient> Filesystem<C> {
             negative: Mutex::new(NegativeCache::new(config.max_stat_cache_size)),
             config,
             read_config,
-            inodes: Mutex::new(inodes),
+            inodes: Arc::new(Mutex::new(inodes)),
             recent_listings: Mutex::new(RecentListings::default()),
+            stat_ahead: Arc::default(),
             dirs: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -180,6 +183,8 @@ impl<C: ObjectClient> Filesystem<C> {
                 Some(child) if child.is_fresh(now) && child.meta_known => {
                     let (ino, attr) = (child.ino, self.attr_of(child));
                     inodes.add_lookups(ino, 1);
+                    drop(inodes);
+                    self.stat_ahead(parent, name); // the walk goes on through known entries
                     return Ok(self.entry(attr));
                 }
                 // Seen in a fresh listing: its kind is known, its metadata is not yet.
@@ -221,49 +226,68 @@ impl<C: ObjectClient> Filesystem<C> {
         }
     }
 
-    /// Complete the metadata of `child` (seen in a listing of `parent`), and when the caller
-    /// seems to walk the directory, of the next unknown entries too (see [`crate::stat_ahead`]).
+    /// Complete the metadata of `child` (seen in a listing of `parent`, metadata unknown).
+    /// When the caller walks the directory, the entries ahead are HEADed in the background
+    /// (see [`crate::stat_ahead`]); if `child` is one of them, its HEAD is waited for.
     async fn complete_with_siblings(&self, parent: u64, child: &Node) -> Result<()> {
-        let batch = self.recent_listings().completing(parent, &child.name);
-        let mut nodes = vec![child.clone()];
-        if let Some((names, after)) = batch {
-            let now = Instant::now();
-            let mut last = after;
-            {
-                let inodes = self.inodes();
-                for (i, name) in names.iter().enumerate().skip(after) {
-                    if nodes.len() >= stat_ahead::BATCH {
-                        break;
-                    }
-                    if let Some(n) = inodes.child(parent, name) {
-                        if n.is_fresh(now) && !n.meta_known {
-                            nodes.push(n.clone());
-                            last = i;
-                        }
-                    }
+        self.stat_ahead(parent, &child.name);
+        self.stat_ahead.wait_for(child.ino).await;
+        if self
+            .inodes()
+            .get(child.ino)
+            .is_some_and(|n| n.linked && n.meta_known && n.is_fresh(Instant::now()))
+        {
+            return Ok(());
+        }
+        let found = complete(&*self.client, &child.key, &child.stat).await?;
+        self.record_head(parent, &child.name, found);
+        Ok(())
+    }
+
+    /// Note a lookup of `name` in `parent` for stat-ahead, and start the background HEADs it
+    /// calls for: entries of the listing still fresh and without metadata, each at most once.
+    fn stat_ahead(&self, parent: u64, name: &str) {
+        let Some((names, range)) = self.recent_listings().walked(parent, name) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // not inside a runtime (never so when mounted): lookups HEAD themselves
+        };
+        let now = Instant::now();
+        let nodes: Vec<Node> = {
+            let inodes = self.inodes();
+            names[range]
+                .iter()
+                .filter_map(|n| inodes.child(parent, n))
+                .filter(|n| n.is_fresh(now) && !n.meta_known)
+                .cloned()
+                .collect()
+        };
+        for node in nodes {
+            let Some(ticket) = self.stat_ahead.start(node.ino) else {
+                continue;
+            };
+            let (client, inodes) = (self.client.clone(), self.inodes.clone());
+            let (permits, ttl) = (self.stat_ahead.permits(), self.config.metadata_ttl);
+            runtime.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                // Errors and absences are left to the lookup, which HEADs again and reports.
+                if let Ok(Some(stat)) = complete(&*client, &node.key, &node.stat).await {
+                    inodes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .complete_listed(node.ino, &node.stat, stat, Instant::now() + ttl);
                 }
-            }
-            self.recent_listings().completed_up_to(parent, last);
+                drop(ticket);
+            });
         }
-        let client = &*self.client;
-        let results: Vec<(String, Result<Option<Stat>>)> = futures_util::stream::iter(nodes)
-            .map(|node| async move {
-                let found = complete(client, &node.key, &node.stat).await;
-                (node.name, found)
-            })
-            .buffer_unordered(stat_ahead::PARALLEL)
-            .collect()
-            .await;
-        let mut first_error = None;
-        for (name, found) in results {
-            match found {
-                Ok(found) => self.record_head(parent, &name, found),
-                // Only the entry asked for fails the lookup; a sibling is retried when asked.
-                Err(e) if name == child.name => first_error = Some(e),
-                Err(_) => {}
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Background stat-ahead HEADs not finished yet.
+    pub fn stat_ahead_in_flight(&self) -> usize {
+        self.stat_ahead.len()
     }
 
     fn recent_listings(&self) -> MutexGuard<'_, RecentListings> {

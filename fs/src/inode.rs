@@ -182,6 +182,34 @@ impl InodeTable {
         Some(ino)
     }
 
+    /// A background HEAD of `ino`, started when the node held only what the listing `listed`
+    /// told, found `stat`. Recorded only if the node is still exactly that (linked, metadata
+    /// unknown, nobody writing it, same kind and ETag): a HEAD answered after a local change
+    /// or a newer HEAD cannot undo it. Returns whether it was recorded.
+    pub fn complete_listed(
+        &mut self,
+        ino: u64,
+        listed: &Stat,
+        stat: Stat,
+        valid_until: Instant,
+    ) -> bool {
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return false;
+        };
+        let unchanged = node.linked
+            && !node.meta_known
+            && node.writers == 0
+            && node.stat.kind == listed.kind
+            && node.stat.etag == listed.etag;
+        if !unchanged || stat.kind != listed.kind || stat.etag != listed.etag {
+            return false;
+        }
+        node.stat = stat;
+        node.meta_known = true;
+        node.valid_until = valid_until;
+        true
+    }
+
     /// `name` in `parent` no longer resolves to its node.
     pub fn unlink(&mut self, parent: u64, name: &str) {
         if let Some(ino) = self.names.remove(&(parent, name.to_string())) {
