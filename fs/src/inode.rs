@@ -383,6 +383,49 @@ mod tests {
     }
 
     #[test]
+    fn a_background_head_fills_in_only_a_node_still_as_listed() {
+        let mut t = table();
+        let later = Instant::now() + Duration::from_secs(5);
+        let listed = file("e1", None);
+        let f = t
+            .upsert(ROOT_INO, "f", listed.clone(), Source::Listing, later)
+            .unwrap();
+        assert!(
+            !t.complete_listed(f, &listed, file("e2", Some(0o600)), later),
+            "the object changed since the listing: left to the lookup"
+        );
+        assert!(t.complete_listed(f, &listed, file("e1", Some(0o600)), later));
+        let n = t.get(f).unwrap();
+        assert!(n.meta_known);
+        assert_eq!(n.stat.perm, Some(0o600));
+        assert!(
+            !t.complete_listed(f, &listed, file("e1", Some(0o644)), later),
+            "known metadata (a newer HEAD) is not overwritten"
+        );
+
+        let g = t
+            .upsert(ROOT_INO, "g", listed.clone(), Source::Listing, later)
+            .unwrap();
+        t.get_mut(g).unwrap().writers = 1;
+        assert!(
+            !t.complete_listed(g, &listed, file("e1", Some(0o600)), later),
+            "a file being written keeps what the writer set"
+        );
+        t.get_mut(g).unwrap().writers = 0;
+        t.unlink(ROOT_INO, "g");
+        assert!(!t.complete_listed(g, &listed, file("e1", Some(0o600)), later));
+
+        let h = t
+            .upsert(ROOT_INO, "h", listed.clone(), Source::Listing, later)
+            .unwrap();
+        t.upsert(ROOT_INO, "h", file("e3", None), Source::Listing, later);
+        assert!(
+            !t.complete_listed(h, &listed, file("e1", Some(0o600)), later),
+            "relisted with new content meanwhile"
+        );
+    }
+
+    #[test]
     fn kind_change_gives_a_new_inode_and_old_one_lives_until_forgotten() {
         let mut t = table();
         let later = Instant::now() + Duration::from_secs(5);

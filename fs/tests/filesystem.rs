@@ -240,6 +240,35 @@ async fn large_directories_are_listed_completely_in_pages() {
     assert_eq!(walked, 1500 - 16 + 1, "each entry is HEADed once");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_gets_each_entrys_metadata_from_the_heads_ahead_of_it() {
+    let c = MockClient::new();
+    for i in 0..300 {
+        // Mode 0600 and an owner only a HEAD can tell.
+        c.insert(
+            &format!("d/f{i:03}"),
+            MockObject::new("x").meta("mode", "33152").meta("uid", "7"),
+        );
+    }
+    c.delay(Op::Head, Duration::from_millis(3));
+    let fs = fs_over(&c);
+    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    let _ = list(&fs, dir).await;
+    let heads = c.counters().head.load(Relaxed);
+    for i in 0..300 {
+        let a = fs.lookup(dir, &format!("f{i:03}")).await.unwrap().attr;
+        assert_eq!((a.perm, a.uid), (0o600, 7), "f{i:03}");
+    }
+    while fs.stat_ahead_in_flight() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        c.counters().head.load(Relaxed) - heads,
+        300,
+        "each entry HEADed once, whether ahead of the walk or by its lookup"
+    );
+}
+
 #[tokio::test]
 async fn s3fs_metadata_gives_mode_owner_and_mtime() {
     let c = MockClient::new();
