@@ -18,6 +18,7 @@ use crate::attr::{Attr, Kind};
 use crate::changes::{Caller, SetAttrs};
 use crate::error::FsError;
 use crate::filesystem::{DirItem, Entry, Filesystem};
+use crate::interrupt::Interrupts;
 use crate::MountConfig;
 
 /// `fuse_open_out.open_flags`: keep the page cache from an earlier open.
@@ -69,11 +70,28 @@ fn file_attr(a: &Attr) -> FileAttr {
 /// Serves a [`Filesystem`] to the kernel.
 pub struct FuseAdapter<C: ObjectClient> {
     fs: Arc<Filesystem<C>>,
+    interrupts: Arc<Interrupts>,
 }
 
 impl<C: ObjectClient> FuseAdapter<C> {
     pub fn new(fs: Arc<Filesystem<C>>) -> Self {
-        FuseAdapter { fs }
+        FuseAdapter {
+            fs,
+            interrupts: Arc::default(),
+        }
+    }
+
+    /// Runs a request that changes nothing in the bucket, so that an INTERRUPT for a caller
+    /// being killed answers it EINTR at once (see [`crate::interrupt`]).
+    async fn cancellable<T>(
+        &self,
+        req: &Request,
+        work: impl std::future::Future<Output = fuse3::Result<T>>,
+    ) -> fuse3::Result<T> {
+        let interrupted = Errno::from(libc::EINTR);
+        self.interrupts
+            .run(req.unique, req.pid, interrupted, work)
+            .await
     }
 }
 
@@ -87,13 +105,21 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
 
     async fn destroy(&self, _req: Request) {}
 
-    async fn lookup(&self, _req: Request, parent: u64, name: &OsStr) -> fuse3::Result<ReplyEntry> {
-        let entry = self
-            .fs
-            .lookup(parent, name_str(name)?)
-            .await
-            .map_err(errno)?;
-        Ok(reply_entry(&entry))
+    async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> fuse3::Result<ReplyEntry> {
+        self.cancellable(&req, async {
+            let entry = self
+                .fs
+                .lookup(parent, name_str(name)?)
+                .await
+                .map_err(errno)?;
+            Ok(reply_entry(&entry))
+        })
+        .await
+    }
+
+    async fn interrupt(&self, _req: Request, unique: u64) -> fuse3::Result<()> {
+        self.interrupts.interrupt(unique);
+        Ok(()) // an INTERRUPT's reply only matters as EAGAIN or ENOSYS, which stops them
     }
 
     async fn forget(&self, _req: Request, inode: u64, nlookup: u64) {
@@ -108,16 +134,19 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
 
     async fn getattr(
         &self,
-        _req: Request,
+        req: Request,
         inode: u64,
         _fh: Option<u64>,
         _flags: u32,
     ) -> fuse3::Result<ReplyAttr> {
-        let entry = self.fs.getattr(inode).await.map_err(errno)?;
-        Ok(ReplyAttr {
-            ttl: entry.ttl,
-            attr: file_attr(&entry.attr),
+        self.cancellable(&req, async {
+            let entry = self.fs.getattr(inode).await.map_err(errno)?;
+            Ok(ReplyAttr {
+                ttl: entry.ttl,
+                attr: file_attr(&entry.attr),
+            })
         })
+        .await
     }
 
     async fn setattr(
@@ -142,34 +171,44 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
         })
     }
 
-    async fn readlink(&self, _req: Request, inode: u64) -> fuse3::Result<ReplyData> {
-        let data = self.fs.readlink(inode).await.map_err(errno)?;
-        Ok(ReplyData { data })
+    async fn readlink(&self, req: Request, inode: u64) -> fuse3::Result<ReplyData> {
+        self.cancellable(&req, async {
+            let data = self.fs.readlink(inode).await.map_err(errno)?;
+            Ok(ReplyData { data })
+        })
+        .await
     }
 
-    async fn open(&self, _req: Request, inode: u64, flags: u32) -> fuse3::Result<ReplyOpen> {
-        let opened = self.fs.open(inode, flags).await.map_err(errno)?;
-        let flags = if opened.keep_cache {
-            FOPEN_KEEP_CACHE
-        } else {
-            0
-        };
-        Ok(ReplyOpen {
-            fh: opened.fh,
-            flags,
+    /// Cancellable even when opening for writing: what it may download is only staged.
+    async fn open(&self, req: Request, inode: u64, flags: u32) -> fuse3::Result<ReplyOpen> {
+        self.cancellable(&req, async {
+            let opened = self.fs.open(inode, flags).await.map_err(errno)?;
+            let flags = if opened.keep_cache {
+                FOPEN_KEEP_CACHE
+            } else {
+                0
+            };
+            Ok(ReplyOpen {
+                fh: opened.fh,
+                flags,
+            })
         })
+        .await
     }
 
     async fn read(
         &self,
-        _req: Request,
+        req: Request,
         _inode: u64,
         fh: u64,
         offset: u64,
         size: u32,
     ) -> fuse3::Result<ReplyData> {
-        let data = self.fs.read(fh, offset, size).await.map_err(errno)?;
-        Ok(ReplyData { data })
+        self.cancellable(&req, async {
+            let data = self.fs.read(fh, offset, size).await.map_err(errno)?;
+            Ok(ReplyData { data })
+        })
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -241,17 +280,16 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
 
     async fn readdir<'a>(
         &'a self,
-        _req: Request,
+        req: Request,
         parent: u64,
         fh: u64,
         offset: i64,
     ) -> fuse3::Result<ReplyDirectory<impl Stream<Item = fuse3::Result<DirectoryEntry>> + Send + 'a>>
     {
+        let listed = self.fs.readdir(parent, fh, offset.max(0) as u64);
         let items = self
-            .fs
-            .readdir(parent, fh, offset.max(0) as u64)
-            .await
-            .map_err(errno)?;
+            .cancellable(&req, async { listed.await.map_err(errno) })
+            .await?;
         let fs = self.fs.clone();
         let entries = items.into_iter().map(move |item| {
             // d_ino is informational in plain readdir; no kernel reference is taken.
@@ -273,7 +311,7 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
 
     async fn readdirplus<'a>(
         &'a self,
-        _req: Request,
+        req: Request,
         parent: u64,
         fh: u64,
         offset: u64,
@@ -281,7 +319,10 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
     ) -> fuse3::Result<
         ReplyDirectoryPlus<impl Stream<Item = fuse3::Result<DirectoryEntryPlus>> + Send + 'a>,
     > {
-        let items = self.fs.readdir(parent, fh, offset).await.map_err(errno)?;
+        let listed = self.fs.readdir(parent, fh, offset);
+        let items = self
+            .cancellable(&req, async { listed.await.map_err(errno) })
+            .await?;
         Ok(ReplyDirectoryPlus {
             entries: PlusEntries::new(self.fs.clone(), parent, items),
         })

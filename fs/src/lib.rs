@@ -11,6 +11,7 @@ mod error;
 mod filesystem;
 pub mod fuse;
 mod inode;
+mod interrupt;
 mod listing;
 mod mime;
 mod negative;

@@ -55,6 +55,9 @@ pub enum FaultAction {
     Status(u16),
     /// Close the connection at once, without an answer.
     Close,
+    /// Never forward nor answer: the connection stays open and silent until the client
+    /// closes it (a server that hangs).
+    Stall,
 }
 
 /// Refuse every request with this method (`"PUT"`: uploads, copies, markers).
@@ -78,6 +81,14 @@ impl Fault {
         Fault {
             method: method.to_string(),
             action: FaultAction::Close,
+        }
+    }
+
+    /// Every `method` request hangs, unanswered, until the client gives up.
+    pub fn stall(method: &str) -> Fault {
+        Fault {
+            method: method.to_string(),
+            action: FaultAction::Stall,
         }
     }
 }
@@ -282,6 +293,11 @@ async fn accept_loop(
                         let answer = match action {
                             FaultAction::Status(code) => Some(fault_response(code)),
                             FaultAction::Close => None,
+                            FaultAction::Stall => {
+                                // Swallow whatever else comes until the client closes.
+                                while matches!(cr.read(&mut buf).await, Ok(n) if n > 0) {}
+                                None
+                            }
                         };
                         if let Some(tx) = fault_tx.take() {
                             let _ = tx.send(answer);
