@@ -98,6 +98,15 @@ pub struct Filesystem<C: ObjectClient> {
     pub(crate) mount_time: SystemTime,
 }
 
+/// What the inode table knows of a name being looked up.
+enum Known {
+    /// In a fresh listing, metadata unknown.
+    Listed(Node),
+    /// Known once, no longer fresh.
+    Stale(Node),
+    Nothing,
+}
+
 /// Longest symlink target we read (Linux PATH_MAX).
 const MAX_SYMLINK: u64 = 4096;
 
@@ -177,7 +186,7 @@ impl<C: ObjectClient> Filesystem<C> {
             return Err(FsError::NotFound);
         }
         let now = Instant::now();
-        let listed = {
+        let found = {
             let mut inodes = self.inodes();
             match inodes.child(parent, name) {
                 Some(child) if child.is_fresh(now) && child.meta_known => {
@@ -188,22 +197,30 @@ impl<C: ObjectClient> Filesystem<C> {
                     return Ok(self.entry(attr));
                 }
                 // Seen in a fresh listing: its kind is known, its metadata is not yet.
-                Some(child) if child.is_fresh(now) => Some(child.clone()),
-                Some(_) => None,
+                Some(child) if child.is_fresh(now) => Known::Listed(child.clone()),
+                Some(child) => Known::Stale(child.clone()),
                 None if dir.listed_until.map(|t| t > now).unwrap_or(false) => {
                     return Err(FsError::NotFound); // a fresh complete listing has no such name
                 }
-                None => None,
+                None => Known::Nothing,
             }
         };
-        if let Some(child) = listed {
-            self.complete_with_siblings(parent, &child).await?;
-        } else {
-            if self.negative().contains(parent, name, now) {
-                return Err(FsError::NotFound);
+        match found {
+            Known::Listed(child) => {
+                if !self.filled_ahead(parent, &child).await {
+                    let found = complete(&*self.client, &child.key, &child.stat).await?;
+                    self.record_head(parent, name, found);
+                }
             }
-            let found = resolve(&*self.client, &dir.key, name, self.mount_time).await?;
-            self.record_head(parent, name, found);
+            // Stale: a walk may have HEADed it ahead; otherwise it is looked up by name.
+            Known::Stale(child) if self.filled_ahead(parent, &child).await => {}
+            Known::Stale(_) | Known::Nothing => {
+                if self.negative().contains(parent, name, now) {
+                    return Err(FsError::NotFound);
+                }
+                let found = resolve(&*self.client, &dir.key, name, self.mount_time).await?;
+                self.record_head(parent, name, found);
+            }
         }
         let mut inodes = self.inodes();
         let child = inodes.child(parent, name).ok_or(FsError::NotFound)?;
@@ -226,26 +243,22 @@ impl<C: ObjectClient> Filesystem<C> {
         }
     }
 
-    /// Complete the metadata of `child` (seen in a listing of `parent`, metadata unknown).
-    /// When the caller walks the directory, the entries ahead are HEADed in the background
-    /// (see [`crate::stat_ahead`]); if `child` is one of them, its HEAD is waited for.
-    async fn complete_with_siblings(&self, parent: u64, child: &Node) -> Result<()> {
+    /// Notes the lookup of `child` for stat-ahead (see [`crate::stat_ahead`]), waits for the
+    /// background HEAD of `child` if one is under way, and says whether `child` now has fresh
+    /// metadata (else the caller HEADs it itself).
+    async fn filled_ahead(&self, parent: u64, child: &Node) -> bool {
         self.stat_ahead(parent, &child.name);
         self.stat_ahead.wait_for(child.ino).await;
-        if self
-            .inodes()
+        self.inodes()
             .get(child.ino)
             .is_some_and(|n| n.linked && n.meta_known && n.is_fresh(Instant::now()))
-        {
-            return Ok(());
-        }
-        let found = complete(&*self.client, &child.key, &child.stat).await?;
-        self.record_head(parent, &child.name, found);
-        Ok(())
     }
 
     /// Note a lookup of `name` in `parent` for stat-ahead, and start the background HEADs it
-    /// calls for: entries of the listing still fresh and without metadata, each at most once.
+    /// calls for: entries of the listing without metadata, each at most once. A file whose
+    /// listing has gone stale is included (its HEAD is what revalidates it; the walk of a big
+    /// directory outlasts the metadata TTL); a directory is only while its listing is fresh
+    /// (a missing marker says nothing about whether the prefix is still there).
     fn stat_ahead(&self, parent: u64, name: &str) {
         let Some((names, range)) = self.recent_listings().walked(parent, name) else {
             return;
@@ -259,7 +272,7 @@ impl<C: ObjectClient> Filesystem<C> {
             names[range]
                 .iter()
                 .filter_map(|n| inodes.child(parent, n))
-                .filter(|n| n.is_fresh(now) && !n.meta_known)
+                .filter(|n| !n.meta_known && (n.is_fresh(now) || n.stat.kind != Kind::Directory))
                 .cloned()
                 .collect()
         };

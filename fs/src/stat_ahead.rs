@@ -69,7 +69,11 @@ impl RecentListings {
             .names
             .binary_search_by(|n| n.as_str().cmp(name))
             .ok()?;
-        let in_order = matches!(listing.last, Some(last) if index > last && index <= last + 2);
+        // Entries HEADed ahead reach the kernel with their attributes in READDIRPLUS, so it
+        // looks up only the others: a lookup at or just past the HEADed range goes on too.
+        let in_order = matches!(listing.last, Some(last)
+            if index > last && (index <= last + 2 || index <= listing.started + 1));
+        tracing::trace!(dir, index, last = ?listing.last, started = listing.started, in_order, "stat-ahead walk");
         listing.last = Some(index);
         if !in_order {
             return None;
@@ -194,6 +198,22 @@ mod tests {
         }
         assert_eq!(handed.last().unwrap().end, 1000);
         assert!(last >= 998);
+    }
+
+    #[test]
+    fn a_walk_skipping_the_entries_headed_ahead_goes_on() {
+        let mut r = RecentListings::default();
+        r.listed(7, names(1000));
+        r.walked(7, "f0000");
+        let (_, first) = r.walked(7, "f0001").unwrap();
+        // READDIRPLUS gave the kernel f0002.. with attributes: the next lookup is the first
+        // entry past them.
+        let (_, next) = r.walked(7, &format!("f{:04}", first.end)).unwrap();
+        assert_eq!(next, first.end + 1..first.end + 1 + AHEAD);
+        assert!(
+            r.walked(7, &format!("f{:04}", next.end + 5)).is_none(),
+            "far past what was HEADed is a jump"
+        );
     }
 
     #[test]

@@ -269,6 +269,46 @@ async fn a_walk_gets_each_entrys_metadata_from_the_heads_ahead_of_it() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_outlasting_the_listings_freshness_is_still_headed_ahead() {
+    let c = MockClient::new();
+    for i in 0..300 {
+        c.insert(
+            &format!("d/f{i:03}"),
+            MockObject::new("x").meta("mode", "33152"),
+        );
+    }
+    let fs = Filesystem::new(
+        c.clone(),
+        FsConfig {
+            metadata_ttl: Duration::from_millis(20),
+            ..config()
+        },
+    );
+    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    let _ = list(&fs, dir).await;
+    // `ls -l` of a big directory takes longer than the metadata TTL (1 s by default).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.delay(Op::Head, Duration::from_millis(2));
+    let heads = c.counters().head.load(Relaxed);
+    for i in 0..300 {
+        let a = fs.lookup(dir, &format!("f{i:03}")).await.unwrap().attr;
+        assert_eq!(a.perm, 0o600, "f{i:03}");
+    }
+    while fs.stat_ahead_in_flight() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        c.counters().max_heads_in_flight.load(Relaxed) > 1,
+        "the entries ahead of the walk were HEADed in the background"
+    );
+    let sent = c.counters().head.load(Relaxed) - heads;
+    assert!(
+        (300..=310).contains(&sent),
+        "{sent} HEADs for 300 entries: about one each"
+    );
+}
+
 #[tokio::test]
 async fn s3fs_metadata_gives_mode_owner_and_mtime() {
     let c = MockClient::new();

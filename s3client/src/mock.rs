@@ -104,6 +104,26 @@ pub struct Counters {
     pub put_bytes: AtomicU64,
     /// Body bytes handed out by GETs.
     pub get_bytes: AtomicU64,
+    /// HEADs being answered now, and the most there ever were at once.
+    pub heads_in_flight: AtomicU64,
+    pub max_heads_in_flight: AtomicU64,
+}
+
+/// Counts a HEAD in flight while it lives.
+struct InFlight<'a>(&'a Counters);
+
+impl<'a> InFlight<'a> {
+    fn new(c: &'a Counters) -> Self {
+        let now = c.heads_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max_heads_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(c)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.heads_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -230,6 +250,7 @@ impl MockClient {
 impl ObjectClient for MockClient {
     async fn head_object(&self, key: &str) -> Result<ObjectInfo, S3Error> {
         self.counters.head.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight::new(&self.counters);
         self.pause(Op::Head).await;
         self.injected(Op::Head)?;
         let s = self.lock();
