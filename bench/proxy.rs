@@ -2,7 +2,7 @@
 //!
 //! Standard library only, so `rustc -O bench/proxy.rs` builds it without Cargo.
 //!
-//!   bench-proxy --upstream 127.0.0.1:PORT [--delay-ms 10]
+//!   bench-proxy --upstream 127.0.0.1:PORT [--delay-ms 10] [--rate-mib 64]
 //!
 //! Listens on 127.0.0.1 (a free port) for clients and on a second free port for control;
 //! prints `listen=PORT control=PORT` on stdout once ready. Every client connection gets one
@@ -10,6 +10,9 @@
 //! Each chunk read from a client is held `--delay-ms` before it is forwarded (the request
 //! direction only: one delay per request on a keep-alive connection, plus one per extra
 //! chunk of a request body), which makes per-request costs visible as on a real network.
+//! `--rate-mib N` paces each connection's server-to-client bytes to N MiB/s, as a network
+//! path or an object store's per-connection limit does: one stream then cannot go faster,
+//! and only parallel requests can.
 //!
 //! Counters: connections, bytes each way, and every HTTP/1.x request seen in the
 //! client-to-server stream (method, target, Range header), found by following
@@ -213,7 +216,7 @@ fn stats_json(c: &Counters) -> String {
     s
 }
 
-fn serve(client: TcpStream, upstream: String, delay: Duration, c: Arc<Counters>) {
+fn serve(client: TcpStream, upstream: String, delay: Duration, rate: Option<f64>, c: Arc<Counters>) {
     let server = match TcpStream::connect(&upstream) {
         Ok(s) => s,
         Err(_) => return,
@@ -224,13 +227,17 @@ fn serve(client: TcpStream, upstream: String, delay: Duration, c: Arc<Counters>)
     let (mut sr, mut sw) = (server.try_clone().unwrap(), server);
     let c2 = c.clone();
     let down = thread::spawn(move || {
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = vec![0u8; if rate.is_some() { 64 * 1024 } else { 256 * 1024 }];
+        let mut pace = rate.map(Pace::new);
         loop {
             let n = match sr.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             c2.bytes_from_server.fetch_add(n as u64, Ordering::Relaxed);
+            if let Some(p) = pace.as_mut() {
+                p.wait_to_send(n);
+            }
             if cw.write_all(&buf[..n]).is_err() {
                 break;
             }
@@ -261,6 +268,33 @@ fn serve(client: TcpStream, upstream: String, delay: Duration, c: Arc<Counters>)
     let _ = down.join();
 }
 
+/// Keeps a byte stream at or under `bytes_per_s`, measured from its start; an idle stream
+/// (between keep-alive requests) does not bank credit for more than 10 ms of bytes.
+struct Pace {
+    bytes_per_s: f64,
+    start: std::time::Instant,
+    sent: f64,
+}
+
+impl Pace {
+    fn new(bytes_per_s: f64) -> Pace {
+        Pace { bytes_per_s, start: std::time::Instant::now(), sent: 0.0 }
+    }
+
+    fn wait_to_send(&mut self, n: usize) {
+        let now = self.start.elapsed().as_secs_f64();
+        let slack = 0.010;
+        if self.sent / self.bytes_per_s < now - slack {
+            self.sent = (now - slack) * self.bytes_per_s;
+        }
+        self.sent += n as f64;
+        let due = self.sent / self.bytes_per_s;
+        if due > now {
+            thread::sleep(Duration::from_secs_f64(due - now));
+        }
+    }
+}
+
 fn control(l: TcpListener, c: Arc<Counters>) {
     for conn in l.incoming() {
         let Ok(mut conn) = conn else { continue };
@@ -283,13 +317,15 @@ fn control(l: TcpListener, c: Arc<Counters>) {
 fn main() {
     let mut upstream = None;
     let mut delay_ms = 0u64;
+    let mut rate_mib = 0u64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--upstream" => upstream = args.next(),
             "--delay-ms" => delay_ms = args.next().and_then(|v| v.parse().ok()).expect("--delay-ms N"),
+            "--rate-mib" => rate_mib = args.next().and_then(|v| v.parse().ok()).expect("--rate-mib N"),
             _ => {
-                eprintln!("usage: bench-proxy --upstream 127.0.0.1:PORT [--delay-ms N]");
+                eprintln!("usage: bench-proxy --upstream 127.0.0.1:PORT [--delay-ms N] [--rate-mib N]");
                 std::process::exit(2);
             }
         }
@@ -312,10 +348,11 @@ fn main() {
     let cc = c.clone();
     thread::spawn(move || control(ctl, cc));
     let delay = Duration::from_millis(delay_ms);
+    let rate = (rate_mib > 0).then(|| rate_mib as f64 * 1024.0 * 1024.0);
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
         c.connections.fetch_add(1, Ordering::SeqCst);
         let (up, c) = (upstream.clone(), c.clone());
-        thread::spawn(move || serve(conn, up, delay, c));
+        thread::spawn(move || serve(conn, up, delay, rate, c));
     }
 }

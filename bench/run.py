@@ -106,10 +106,12 @@ def on_signal(signum, _frame):
 class Proxy:
     """bench/proxy.rs: counting proxy, optionally adding a delay per request chunk."""
 
-    def __init__(self, binary, upstream, delay_ms, logdir):
+    def __init__(self, binary, upstream, delay_ms, logdir, rate_mib=0):
         self.delay_ms = delay_ms
-        self.p = subprocess.Popen([binary, "--upstream", upstream, "--delay-ms", str(delay_ms)],
-                                  stdout=subprocess.PIPE, stderr=open(os.path.join(logdir, f"proxy-{delay_ms}ms.log"), "w"),
+        self.p = subprocess.Popen([binary, "--upstream", upstream, "--delay-ms", str(delay_ms),
+                                   "--rate-mib", str(rate_mib)],
+                                  stdout=subprocess.PIPE,
+                                  stderr=open(os.path.join(logdir, f"proxy-{delay_ms}ms-{rate_mib}mib.log"), "w"),
                                   stdin=subprocess.DEVNULL, env=base_env(), text=True, cwd=logdir,
                                   start_new_session=True)
         LIVE_PROCS.append(self.p)
@@ -327,6 +329,12 @@ def wl_seqread(cfg, m):
             "peak_rss_mib": m.status("VmHWM") / MIB}
 
 
+def wl_wan(cfg, m):
+    """Like seqread, over a link where one connection is capped: parallel ranged GETs pay."""
+    r = wl_seqread(cfg, m)
+    return {"mib_s": r["mib_s"], "seconds": r["seconds"], "peak_rss_mib": r["peak_rss_mib"]}
+
+
 def wl_ttfb(cfg, m):
     r = run_bounded([sys.executable, "-c", PY_TTFB, os.path.join(m.mp, "big.bin")], cfg.step_timeout)
     d = json.loads(r.stdout)
@@ -397,6 +405,8 @@ WORKLOADS = [
      [("ops_s", "rate", "ops/s", "higher"), ("fetched_mib", "fetched from server", "MiB", "lower")]),
     ("write", "6. Write: `cp` a {write_mb} MiB file into the mount + `sync FILE`, no added latency", "write",
      "direct", wl_write, [("mib_s", "throughput", "MiB/s", "higher")]),
+    ("wan", "8. Sequential read of {big} (dd bs=1M), 10 ms latency and {rate_mib} MiB/s per connection", "big",
+     "wan", wl_wan, [("mib_s", "throughput", "MiB/s", "higher"), ("peak_rss_mib", "daemon peak RSS", "MiB", "lower")]),
     ("model", "7. Model repository: `find` + `cat` every file ({model_mb} MiB model, {model_many} small files), 10 ms latency",
      "model", "delay", wl_model, [("seconds", "time", "s", "lower")]),
 ]
@@ -529,7 +539,7 @@ def render(cfg, results, meta):
         title = title.format(big=f"{cfg.big_mb} MiB object" if cfg.big_mb < 1024 else f"{cfg.big_mb // 1024} GiB object",
                              ls=f"{cfg.ls_count:,}", files=cfg.files, file_kb=cfg.file_kb,
                              random_ops=cfg.random_ops, write_mb=cfg.write_mb, model_mb=cfg.model_mb,
-                             model_many=cfg.model_many)
+                             model_many=cfg.model_many, rate_mib=cfg.rate_mib)
         rows = list(metrics)
         if wl[3] == "delay":
             rows.append(("requests", "S3 requests sent", "", "lower"))
@@ -587,6 +597,7 @@ def main():
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--delay-ms", type=int, default=10)
+    ap.add_argument("--rate-mib", type=int, default=64)
     ap.add_argument("--step-timeout", type=int, default=600)
     ap.add_argument("--mount-timeout", type=int, default=60)
     for a, d in [("big-mb", 1024), ("ls-count", 10000), ("files", 500), ("file-kb", 256), ("random-ops", 200),
@@ -607,6 +618,7 @@ def main():
     proxies = {
         "delay": Proxy(cfg.proxy_bin, cfg.garage_url, cfg.delay_ms, cfg.work),
         "count": Proxy(cfg.proxy_bin, cfg.garage_url, 0, cfg.work),
+        "wan": Proxy(cfg.proxy_bin, cfg.garage_url, cfg.delay_ms, cfg.work, cfg.rate_mib),
     }
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),

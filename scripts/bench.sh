@@ -2,16 +2,17 @@
 # Benchmarks: mountd vs s3fs (Debian 1.90) vs rclone mount (Debian 1.60), side by side, on one
 # Garage server on 127.0.0.1. See bench/README.md for the workloads and how to read the table.
 #
-#   scripts/bench.sh                 everything: build, servers, seed, 7 workloads x 3 tools x 3 runs
+#   scripts/bench.sh                 everything: build, servers, seed, 8 workloads x 3 tools x 3 runs
 #   BENCH_QUICK=1 scripts/bench.sh   small sizes, 1 run each (a few minutes): checks the machinery
 #
 # Knobs (environment):
 #   BENCH_QUICK=1          sizes 64 MiB big object, 1,000-object listing, 50 files, 32 MiB write,
 #                          32 MiB model + 50 files; BENCH_REPS defaults to 1. Results file gets -quick.
 #   BENCH_REPS=N           runs per (workload, tool); the table shows the median (default 3)
-#   BENCH_WORKLOADS=a,b    subset of: seqread,ttfb,ls,files,random,write,model (default all)
+#   BENCH_WORKLOADS=a,b    subset of: seqread,ttfb,ls,files,random,write,model,wan (default all)
 #   BENCH_TOOLS=a,b        subset of: mountd,s3fs,rclone (default all)
 #   BENCH_DELAY_MS=10      latency added per client-to-server chunk in the latency workloads
+#   BENCH_RATE_MIB=64      per-connection cap (MiB/s) of the server-to-client bytes in workload wan
 #   BENCH_STEP_TIMEOUT=600 seconds for one workload step (one ls, one cat ...)
 #   BENCH_TIMEOUT=10800    seconds for the whole measuring phase
 #   BENCH_OUT=bench/results   where the .md and .json go (YYYY-MM-DD-<host>[-quick].{md,json})
@@ -141,9 +142,9 @@ timeout -s TERM -k 60 "${BENCH_TIMEOUT:-10800}" "$PY" bench/run.py \
     --work "$WORK" --out-md "$OUT/$STAMP.md" --out-json "$OUT/$STAMP.json" \
     --mountd-bin "$MOUNTD_BIN" --s3fs-bin "$S3FS_BIN" --rclone-bin "$RCLONE_BIN" \
     --proxy-bin "$PROXY_BIN" --passwd "$WORK/passwd" --write-src "$WRITE_SRC" \
-    --mountd-commit "$MOUNTD_COMMIT" --reps "$REPS" --delay-ms "${BENCH_DELAY_MS:-10}" \
+    --mountd-commit "$MOUNTD_COMMIT" --reps "$REPS" --delay-ms "${BENCH_DELAY_MS:-10}" --rate-mib "${BENCH_RATE_MIB:-64}" \
     --step-timeout "${BENCH_STEP_TIMEOUT:-600}" \
-    --workloads "${BENCH_WORKLOADS:-seqread,ttfb,ls,files,random,write,model}" \
+    --workloads "${BENCH_WORKLOADS:-seqread,ttfb,ls,files,random,write,model,wan}" \
     --tools "${BENCH_TOOLS:-mountd,s3fs,rclone}" \
     --model-bytes "$MODEL_BYTES" "${SIZES[@]}" $([ "$QUICK" = 1 ] && echo --quick) &
 RUN_PID=$!

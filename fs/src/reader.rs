@@ -46,6 +46,10 @@ pub struct ReadConfig {
     pub keep_behind: u64,
     /// Times a broken body is resumed before the read fails.
     pub resume_attempts: u32,
+    /// Range of each GET once a sequential read is past the growing windows.
+    pub part_size: u64,
+    /// Part GETs in flight at once (1: one stream).
+    pub parallel_parts: usize,
 }
 
 impl Default for ReadConfig {
@@ -59,6 +63,8 @@ impl Default for ReadConfig {
             reorder_distance: 4 << 20,
             keep_behind: 2 << 20,
             resume_attempts: 3,
+            part_size: 8 << 20,
+            parallel_parts: 4,
         }
     }
 }
@@ -294,10 +300,19 @@ impl<C: ObjectClient> FetchJob<C> {
         let mut window = first_window.max(1);
         let mut eager = sequential;
         while pos < self.object.size {
+            if eager && self.config.parallel_parts > 1 && window >= 2 * self.config.part_size {
+                return self.fetch_parts(pos).await;
+            }
             let window_start = pos;
             let end = pos.saturating_add(window).min(self.object.size);
             self.requested.store(end, Ordering::Relaxed);
-            if let Err(e) = self.fetch_range(&mut pos, end).await {
+            let mut sink = ChannelSink {
+                tx: &self.tx,
+                budget: &self.budget,
+                stream_budget: self.config.stream_budget,
+            };
+            let source = self.source();
+            if let Err(e) = source.fetch(&mut pos, end, &mut sink).await {
                 let _ = self.tx.send(Err(e));
                 return;
             }
@@ -319,18 +334,139 @@ impl<C: ObjectClient> FetchJob<C> {
         }
     }
 
-    /// Stream `*pos..end` into the channel, resuming a broken body where it stopped.
-    async fn fetch_range(&mut self, pos: &mut u64, end: u64) -> Result<()> {
+    fn source(&self) -> Source<C> {
+        Source {
+            client: self.client.clone(),
+            object: self.object.clone(),
+            resume_attempts: self.config.resume_attempts,
+        }
+    }
+
+    /// The reader streams a big object: fetch the rest in [`ReadConfig::part_size`] ranges,
+    /// [`ReadConfig::parallel_parts`] GETs at a time, handed over in order. One connection
+    /// is often capped well below what the path carries (object stores serve each stream at
+    /// tens of MB/s), so parallel GETs are what makes a big model load fast. Memory: the parts
+    /// in flight plus the stream budget.
+    async fn fetch_parts(&mut self, start: u64) {
+        let (part, size) = (self.config.part_size.max(1), self.object.size);
+        let source = Arc::new(self.source());
+        let requested = self.requested.clone();
+        let ranges = std::iter::successors(Some(start), move |&s| Some(s + part))
+            .take_while(move |&s| s < size)
+            .map(move |s| (s, (s + part).min(size)));
+        let mut parts = futures_util::stream::iter(ranges)
+            .map(|(s, e)| {
+                requested.store(e, Ordering::Relaxed);
+                let source = source.clone();
+                PartTask(tokio::spawn(async move { source.fetch_part(s, e).await }))
+            })
+            .buffered(self.config.parallel_parts);
+        while let Some(result) = parts.next().await {
+            let mut sink = ChannelSink {
+                tx: &self.tx,
+                budget: &self.budget,
+                stream_budget: self.config.stream_budget,
+            };
+            let delivered = match result {
+                Ok(bytes) => sink.put(bytes).await,
+                Err(e) => {
+                    let _ = self.tx.send(Err(e));
+                    return;
+                }
+            };
+            if !delivered {
+                return; // the reader is gone; dropping `parts` aborts the GETs under way
+            }
+        }
+    }
+}
+
+/// A spawned part GET, aborted if dropped (the fetch stopped) before it finished.
+struct PartTask(tokio::task::JoinHandle<Result<Bytes>>);
+
+impl std::future::Future for PartTask {
+    type Output = Result<Bytes>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                Err(FsError::S3(S3Error::Transport(format!(
+                    "a part GET stopped: {e}"
+                ))))
+            })
+        })
+    }
+}
+
+impl Drop for PartTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where the bytes of a GET go.
+trait Sink {
+    /// Takes the next chunk; false once nobody wants more.
+    async fn put(&mut self, chunk: Bytes) -> bool;
+}
+
+/// To the reader, through the channel, within the stream budget.
+struct ChannelSink<'a> {
+    tx: &'a mpsc::UnboundedSender<Result<Bytes>>,
+    budget: &'a Semaphore,
+    stream_budget: usize,
+}
+
+impl Sink for ChannelSink<'_> {
+    async fn put(&mut self, chunk: Bytes) -> bool {
+        let permits = budget_cost(chunk.len(), self.stream_budget);
+        match self.budget.acquire_many(permits as u32).await {
+            Ok(p) => p.forget(),
+            Err(_) => return false,
+        }
+        self.tx.send(Ok(chunk)).is_ok()
+    }
+}
+
+/// Into one buffer (a part).
+impl Sink for BytesMut {
+    async fn put(&mut self, chunk: Bytes) -> bool {
+        self.extend_from_slice(&chunk);
+        true
+    }
+}
+
+/// Ranged GETs of one object version, resumed where a body broke off.
+struct Source<C: ObjectClient> {
+    client: Arc<C>,
+    object: ObjectVersion,
+    resume_attempts: u32,
+}
+
+impl<C: ObjectClient> Source<C> {
+    /// `start..end` as one buffer.
+    async fn fetch_part(&self, start: u64, end: u64) -> Result<Bytes> {
+        let mut buf = BytesMut::with_capacity((end - start) as usize);
+        let mut pos = start;
+        self.fetch(&mut pos, end, &mut buf).await?;
+        Ok(buf.freeze())
+    }
+
+    /// Stream `*pos..end` into `sink`, resuming a broken body where it stopped.
+    async fn fetch(&self, pos: &mut u64, end: u64, sink: &mut impl Sink) -> Result<()> {
         let mut resumes = 0;
         loop {
-            match self.stream_once(pos, end).await {
-                Ok(()) if *pos >= end || self.tx.is_closed() => return Ok(()),
-                Ok(()) => {} // body ended early: resume
+            match self.stream_once(pos, end, sink).await {
+                Ok(true) if *pos < end => {} // body ended early: resume
+                Ok(_) => return Ok(()),      // done, or nobody wants more
                 Err(e) if is_resumable(&e) => {}
                 Err(e) => return Err(e),
             }
             resumes += 1;
-            if resumes > self.config.resume_attempts {
+            if resumes > self.resume_attempts {
                 return Err(FsError::S3(S3Error::Transport(format!(
                     "{}: the body broke off {} times at byte {}",
                     self.object.key, resumes, *pos
@@ -340,7 +476,8 @@ impl<C: ObjectClient> FetchJob<C> {
         }
     }
 
-    async fn stream_once(&mut self, pos: &mut u64, end: u64) -> Result<()> {
+    /// One GET of `*pos..end`; Ok(false) once the sink wants no more.
+    async fn stream_once(&self, pos: &mut u64, end: u64, sink: &mut impl Sink) -> Result<bool> {
         let response = self
             .client
             .get_object(GetRequest {
@@ -360,20 +497,15 @@ impl<C: ObjectClient> FetchJob<C> {
             if chunk.is_empty() {
                 continue;
             }
-            let permits = budget_cost(chunk.len(), self.config.stream_budget);
-            match self.budget.acquire_many(permits as u32).await {
-                Ok(p) => p.forget(),
-                Err(_) => return Ok(()),
-            }
             *pos += chunk.len() as u64;
-            if self.tx.send(Ok(chunk)).is_err() {
-                return Ok(()); // the reader is gone
+            if !sink.put(chunk).await {
+                return Ok(false);
             }
             if *pos >= end {
                 break;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

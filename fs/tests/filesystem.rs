@@ -352,7 +352,8 @@ async fn reads_fetch_near_what_is_asked() {
         "a sequential read fetches each byte once"
     );
     let gets = c.counters().get.load(Relaxed);
-    assert!(gets <= 8, "windows grow: {gets} GETs for 48 MiB");
+    // Windows of 1, 2, 4 and 8 MiB, then the remaining 33 MiB in 8 MiB parts.
+    assert!(gets <= 9, "{gets} GETs for 48 MiB");
 
     // A random read fetches what is asked plus a little, not the rest of the file.
     let before = c.counters().get_bytes.load(Relaxed);
@@ -364,6 +365,65 @@ async fn reads_fetch_near_what_is_asked() {
     assert!(
         random <= 256 << 10,
         "a 4 KiB random read fetched {random} bytes"
+    );
+    fs.release(fh).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_sequential_read_fetches_parts_in_parallel_and_in_order() {
+    let c = MockClient::new();
+    let data: Vec<u8> = (0..80u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    c.put("model.onnx", data.clone());
+    c.delay(Op::Get, Duration::from_millis(20));
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "model.onnx").await.unwrap();
+    let got = read_all(&fs, e.attr.ino, 1 << 20).await.unwrap();
+    assert!(got == data, "the parts were put together in order");
+    assert_eq!(
+        c.counters().get_bytes.load(Relaxed),
+        data.len() as u64,
+        "each byte fetched once"
+    );
+    let parallel = c.counters().max_gets_in_flight.load(Relaxed);
+    assert!(
+        parallel >= 2 && parallel <= ReadConfig::default().parallel_parts as u64,
+        "{parallel} GETs at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_that_fails_fails_the_read_and_the_next_read_starts_over() {
+    let c = MockClient::new();
+    let data: Vec<u8> = (0..120u32 << 20).map(|i| (i % 241) as u8).collect();
+    c.put("f", data.clone());
+    let fs = fs_over(&c);
+    let e = lookup_path(&fs, "f").await.unwrap();
+    let fh = fs.open(e.attr.ino, libc::O_RDONLY as u32).await.unwrap().fh;
+    let chunk = 1u64 << 20;
+    // Past the growing windows (15 MiB), the part GETs start; make the next ones fail (the
+    // stream is at most the budget plus the parts in flight, 48 MiB, ahead).
+    for i in 0..16 {
+        fs.read(fh, i * chunk, chunk as u32).await.unwrap();
+    }
+    c.fail_always(Op::Get, S3Error::AccessDenied(ErrorDetails::default()));
+    let mut failed = false;
+    for i in 16..120 {
+        if fs.read(fh, i * chunk, chunk as u32).await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(
+        failed,
+        "a failed part is an error, not a short or wrong read"
+    );
+    c.clear_failures();
+    let got = fs.read(fh, 30 * chunk, chunk as u32).await.unwrap();
+    assert_eq!(
+        &got[..],
+        &data[(30 * chunk) as usize..(31 * chunk) as usize]
     );
     fs.release(fh).await.unwrap();
 }

@@ -107,22 +107,25 @@ pub struct Counters {
     /// HEADs being answered now, and the most there ever were at once.
     pub heads_in_flight: AtomicU64,
     pub max_heads_in_flight: AtomicU64,
+    /// GETs whose answer (headers) is being prepared now, and the most ever at once.
+    pub gets_in_flight: AtomicU64,
+    pub max_gets_in_flight: AtomicU64,
 }
 
-/// Counts a HEAD in flight while it lives.
-struct InFlight<'a>(&'a Counters);
+/// Counts a request in flight while it lives.
+struct InFlight<'a>(&'a AtomicU64);
 
 impl<'a> InFlight<'a> {
-    fn new(c: &'a Counters) -> Self {
-        let now = c.heads_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        c.max_heads_in_flight.fetch_max(now, Ordering::SeqCst);
-        InFlight(c)
+    fn new(now: &'a AtomicU64, max: &AtomicU64) -> Self {
+        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(n, Ordering::SeqCst);
+        InFlight(now)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.heads_in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -250,7 +253,8 @@ impl MockClient {
 impl ObjectClient for MockClient {
     async fn head_object(&self, key: &str) -> Result<ObjectInfo, S3Error> {
         self.counters.head.fetch_add(1, Ordering::Relaxed);
-        let _in_flight = InFlight::new(&self.counters);
+        let c = &self.counters;
+        let _in_flight = InFlight::new(&c.heads_in_flight, &c.max_heads_in_flight);
         self.pause(Op::Head).await;
         self.injected(Op::Head)?;
         let s = self.lock();
@@ -262,7 +266,10 @@ impl ObjectClient for MockClient {
 
     async fn get_object(&self, request: GetRequest) -> Result<GetResponse, S3Error> {
         self.counters.get.fetch_add(1, Ordering::Relaxed);
+        let c = &self.counters;
+        let in_flight = InFlight::new(&c.gets_in_flight, &c.max_gets_in_flight);
         self.pause(Op::Get).await;
+        drop(in_flight);
         self.injected(Op::Get)?;
         let object = self.lock().objects.get(&request.key).cloned();
         let object = object.ok_or_else(|| Self::not_found(&request.key))?;
