@@ -59,12 +59,12 @@ impl Default for ReadConfig {
             // The kernel's own readahead asks for 128 KiB at a time.
             seek_window: 128 << 10,
             max_window: 64 << 20,
-            stream_budget: 16 << 20,
+            stream_budget: 32 << 20,
             reorder_distance: 4 << 20,
             keep_behind: 2 << 20,
             resume_attempts: 3,
-            part_size: 8 << 20,
-            parallel_parts: 4,
+            part_size: 4 << 20,
+            parallel_parts: 6,
         }
     }
 }
@@ -343,49 +343,73 @@ impl<C: ObjectClient> FetchJob<C> {
     }
 
     /// The reader streams a big object: fetch the rest in [`ReadConfig::part_size`] ranges,
-    /// [`ReadConfig::parallel_parts`] GETs at a time, handed over in order. One connection
-    /// is often capped well below what the path carries (object stores serve each stream at
-    /// tens of MB/s), so parallel GETs are what makes a big model load fast. Memory: the parts
-    /// in flight plus the stream budget.
+    /// up to [`ReadConfig::parallel_parts`] GETs at a time, handed over in order. One
+    /// connection is often capped well below what the path carries (object stores serve each
+    /// stream at tens of MB/s), so parallel GETs are what makes a big model load fast. A part
+    /// takes its bytes from the stream budget when it starts, so parts in flight and bytes
+    /// waiting for the reader stay within [`ReadConfig::stream_budget`] together.
     async fn fetch_parts(&mut self, start: u64) {
         let (part, size) = (self.config.part_size.max(1), self.object.size);
         let source = Arc::new(self.source());
-        let requested = self.requested.clone();
-        let ranges = std::iter::successors(Some(start), move |&s| Some(s + part))
-            .take_while(move |&s| s < size)
-            .map(move |s| (s, (s + part).min(size)));
-        let mut parts = futures_util::stream::iter(ranges)
-            .map(|(s, e)| {
-                requested.store(e, Ordering::Relaxed);
+        let mut in_flight: VecDeque<PartTask> = VecDeque::new();
+        let mut next = start;
+        loop {
+            // Start parts while there is room: in the budget, and in parallel GETs.
+            while next < size && in_flight.len() < self.config.parallel_parts {
+                let end = (next + part).min(size);
+                let cost = budget_cost((end - next) as usize, self.config.stream_budget) as u32;
+                let reserved = if in_flight.is_empty() {
+                    // Nothing under way: wait for the reader to make room.
+                    self.budget
+                        .acquire_many(cost)
+                        .await
+                        .map(|p| p.forget())
+                        .is_ok()
+                } else {
+                    self.budget
+                        .try_acquire_many(cost)
+                        .map(|p| p.forget())
+                        .is_ok()
+                };
+                if !reserved {
+                    if self.budget.is_closed() {
+                        return;
+                    }
+                    break;
+                }
+                self.requested.store(end, Ordering::Relaxed);
                 let source = source.clone();
-                PartTask(tokio::spawn(async move { source.fetch_part(s, e).await }))
-            })
-            .buffered(self.config.parallel_parts);
-        while let Some(result) = parts.next().await {
-            let mut sink = ChannelSink {
-                tx: &self.tx,
-                budget: &self.budget,
-                stream_budget: self.config.stream_budget,
+                let (s, e) = (next, end);
+                in_flight.push_back(PartTask(tokio::spawn(async move {
+                    source.fetch_part(s, e).await
+                })));
+                next = end;
+            }
+            let Some(head) = in_flight.pop_front() else {
+                return; // all delivered
             };
-            let delivered = match result {
-                Ok(bytes) => sink.put(bytes).await,
+            // Its bytes were counted when it started: hand them over as they came.
+            let chunks = match head.await {
+                Ok(chunks) => chunks,
                 Err(e) => {
                     let _ = self.tx.send(Err(e));
                     return;
                 }
             };
-            if !delivered {
-                return; // the reader is gone; dropping `parts` aborts the GETs under way
+            for chunk in chunks {
+                if self.tx.send(Ok(chunk)).is_err() {
+                    return; // the reader is gone; dropping `in_flight` aborts the GETs
+                }
             }
         }
     }
 }
 
 /// A spawned part GET, aborted if dropped (the fetch stopped) before it finished.
-struct PartTask(tokio::task::JoinHandle<Result<Bytes>>);
+struct PartTask(tokio::task::JoinHandle<Result<Vec<Bytes>>>);
 
 impl std::future::Future for PartTask {
-    type Output = Result<Bytes>;
+    type Output = Result<Vec<Bytes>>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -431,10 +455,11 @@ impl Sink for ChannelSink<'_> {
     }
 }
 
-/// Into one buffer (a part).
-impl Sink for BytesMut {
+/// Kept as received (a part): no copy, and no part-sized allocation for the allocator to
+/// hold on to.
+impl Sink for Vec<Bytes> {
     async fn put(&mut self, chunk: Bytes) -> bool {
-        self.extend_from_slice(&chunk);
+        self.push(chunk);
         true
     }
 }
@@ -447,12 +472,12 @@ struct Source<C: ObjectClient> {
 }
 
 impl<C: ObjectClient> Source<C> {
-    /// `start..end` as one buffer.
-    async fn fetch_part(&self, start: u64, end: u64) -> Result<Bytes> {
-        let mut buf = BytesMut::with_capacity((end - start) as usize);
+    /// `start..end`, in the chunks it came in.
+    async fn fetch_part(&self, start: u64, end: u64) -> Result<Vec<Bytes>> {
+        let mut chunks = Vec::new();
         let mut pos = start;
-        self.fetch(&mut pos, end, &mut buf).await?;
-        Ok(buf.freeze())
+        self.fetch(&mut pos, end, &mut chunks).await?;
+        Ok(chunks)
     }
 
     /// Stream `*pos..end` into `sink`, resuming a broken body where it stopped.
