@@ -8,9 +8,12 @@
 //! [`ReadConfig::max_window`], and is requested once the reader has read (or is waiting
 //! for) bytes past half of the previous one, so its first bytes arrive while the rest of the
 //! previous window is read.
-//! The bytes in flight between the fetch and the reader are capped by
-//! [`ReadConfig::stream_budget`], which bounds memory per handle and means a reader that stops
-//! early leaves at most that much fetched for nothing.
+//! Once a window would span two [`ReadConfig::part_size`] parts, the rest of the object is
+//! fetched in parts, [`ReadConfig::parallel_parts`] GETs at a time, handed over in order: one
+//! connection is often capped far below what the path carries.
+//! The bytes in flight between the fetch and the reader (parts under way included) are capped
+//! by [`ReadConfig::stream_budget`], which bounds memory per handle and means a reader that
+//! stops early leaves at most that much fetched for nothing.
 //!
 //! The kernel sends readahead requests concurrently, so reads of one handle can arrive a
 //! little out of order. Bytes already received are kept for a while
