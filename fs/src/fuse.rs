@@ -81,6 +81,22 @@ impl<C: ObjectClient> FuseAdapter<C> {
         }
     }
 
+    /// Uploads what `fh` has not saved yet (flush, fsync). The upload runs on a task of its
+    /// own: a caller killed while it waits (the server hangs) is let go at once, and the
+    /// upload still runs to its end; the RELEASE that follows waits for it and retries once
+    /// if it failed.
+    async fn upload(&self, req: &Request, fh: u64) -> fuse3::Result<()> {
+        let fs = self.fs.clone();
+        let upload = tokio::spawn(async move { fs.flush(fh).await });
+        self.cancellable(req, async {
+            match upload.await {
+                Ok(result) => result.map_err(errno),
+                Err(_) => Err(Errno::from(libc::EIO)), // the task panicked
+            }
+        })
+        .await
+    }
+
     /// Runs a request that changes nothing in the bucket, so that an INTERRUPT for a caller
     /// being killed answers it EINTR at once (see [`crate::interrupt`]).
     async fn cancellable<T>(
@@ -229,22 +245,22 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
     /// `close(2)`: the upload happens here, so its failure is close's error.
     async fn flush(
         &self,
-        _req: Request,
+        req: Request,
         _inode: u64,
         fh: u64,
         _lock_owner: u64,
     ) -> fuse3::Result<()> {
-        self.fs.flush(fh).await.map_err(errno)
+        self.upload(&req, fh).await
     }
 
     async fn fsync(
         &self,
-        _req: Request,
+        req: Request,
         _inode: u64,
         fh: u64,
         _datasync: bool,
     ) -> fuse3::Result<()> {
-        self.fs.flush(fh).await.map_err(errno)
+        self.upload(&req, fh).await
     }
 
     async fn release(

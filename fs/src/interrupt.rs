@@ -13,9 +13,11 @@
 //! sends INTERRUPT only once per request, so a caller that was not dying is watched until
 //! its request ends, and the request is cancelled if the caller dies meanwhile.
 //!
-//! Only requests that change nothing in the bucket are registered (lookups, attributes,
-//! listings, opens and reads): an upload cut off by its writer's death would lose the data,
-//! and a half-done rename or delete would leave the cache disagreeing with the bucket.
+//! Requests that change nothing in the bucket are registered (lookups, attributes, listings,
+//! opens and reads), and the wait of a flush or fsync: its upload runs on a task of its own
+//! and goes on to its end when the waiting caller is let go, since cutting it off would lose
+//! the data. Renames, deletes and the like are not: cut off halfway, they would leave the
+//! cache disagreeing with the bucket.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;

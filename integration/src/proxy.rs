@@ -318,6 +318,10 @@ async fn accept_loop(
                 let mut fault_pending = true;
                 loop {
                     let n = tokio::select! {
+                        // The fault first: it is sent before the upstream half drops its end,
+                        // so when the server's close (EOF) is ready the answer is too, and a
+                        // random pick must not throw the answer away.
+                        biased;
                         fault = &mut fault_rx, if fault_pending => match fault {
                             Ok(answer) => {
                                 if let Some(answer) = answer {

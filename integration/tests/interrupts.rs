@@ -2,7 +2,8 @@
 //! hangs: the kernel cannot finish a killed process's system call until the daemon answers
 //! it, so without FUSE INTERRUPT handling it stays in D state for the whole request timeout
 //! (and `kubectl delete pod` of a model server hangs with it). The mount is made through a
-//! proxy that can leave requests unanswered.
+//! proxy that can leave requests unanswered. A killed writer is let go too, and what it
+//! wrote is still uploaded.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -112,13 +113,48 @@ fn a_process_killed_while_the_server_hangs_is_let_go() {
     kill_while_stalled(cat, libc::SIGTERM, &proxy, &m, "cat of a file");
     proxy.set_fault(None);
 
+    // Pages the killed cat's readahead asked for stay locked in the kernel until the daemon
+    // answers those requests (no process waits on them, so no INTERRUPT comes): they wait
+    // for the hung GET to time out and be retried.
     let file = mp.join("model.onnx");
-    let got = bounded("reading model.onnx", Duration::from_secs(60), move || {
-        std::fs::read(file)
-    });
+    let t = Instant::now();
+    let got = bounded("reading model.onnx", RECOVERY, move || std::fs::read(file));
     assert!(
         got.unwrap() == model,
         "model.onnx read back whole after the kill"
     );
+    eprintln!("model.onnx read back in {:?}", t.elapsed());
+
+    // A writer killed while its close waits on an upload that hangs: let go at once, and
+    // the upload still happens (retried once the hung attempt times out).
+    proxy.set_fault(Some(Fault::stall("PUT")));
+    let out = mp.join("written.bin");
+    let writer = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; f = open(sys.argv[1], 'wb'); f.write(bytes(range(256)) * 12288); f.close()",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3");
+    kill_while_stalled(writer, libc::SIGKILL, &proxy, &m, "close of a written file");
+    proxy.set_fault(None);
+    let want: Vec<u8> = (0..=255u8).cycle().take(256 * 12288).collect();
+    let uploaded = wait_until(RECOVERY, || {
+        bucket
+            .oracle
+            .manifest(&bucket.name, "written.bin")
+            .iter()
+            .any(|e| e.key == "written.bin" && e.size == want.len() as u64)
+    });
+    assert!(
+        uploaded,
+        "the killed writer's file was never uploaded\n{}",
+        m.log()
+    );
+    let got = bounded("reading written.bin", RECOVERY, move || std::fs::read(out));
+    assert!(got.unwrap() == want, "written.bin holds what was written");
     stop_cleanly(m);
 }

@@ -74,8 +74,9 @@ pub(crate) async fn send(
             Err(_) => {
                 let what = match progress.and_then(Progress::last_activity) {
                     Some(_) => format!(
-                        "upload stalled: no progress and no response for {} s",
-                        config.read_timeout.as_secs_f64()
+                        "upload stalled: no progress and no response for {} s ({:.0} s since the request started)",
+                        config.read_timeout.as_secs_f64(),
+                        started.elapsed().as_secs_f64()
                     ),
                     None => format!("no response within {} s", bound.as_secs_f64()),
                 };
