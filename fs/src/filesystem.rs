@@ -255,10 +255,10 @@ impl<C: ObjectClient> Filesystem<C> {
     }
 
     /// Note a lookup of `name` in `parent` for stat-ahead, and start the background HEADs it
-    /// calls for: entries of the listing without metadata, each at most once. A file whose
-    /// listing has gone stale is included (its HEAD is what revalidates it; the walk of a big
-    /// directory outlasts the metadata TTL); a directory is only while its listing is fresh
-    /// (a missing marker says nothing about whether the prefix is still there).
+    /// calls for, each entry at most once: files whose metadata is unknown or expired (even
+    /// when their listing has gone stale: the HEAD is what revalidates them, and the walk of a
+    /// big directory outlasts the metadata TTL), and directories without metadata while their
+    /// listing is fresh (a missing marker says nothing about whether the prefix is there).
     fn stat_ahead(&self, parent: u64, name: &str) {
         let Some((names, range)) = self.recent_listings().walked(parent, name) else {
             return;
@@ -272,7 +272,10 @@ impl<C: ObjectClient> Filesystem<C> {
             names[range]
                 .iter()
                 .filter_map(|n| inodes.child(parent, n))
-                .filter(|n| !n.meta_known && (n.is_fresh(now) || n.stat.kind != Kind::Directory))
+                .filter(|n| match n.stat.kind {
+                    Kind::Directory => !n.meta_known && n.is_fresh(now),
+                    Kind::File | Kind::Symlink => !n.meta_known || !n.is_fresh(now),
+                })
                 .cloned()
                 .collect()
         };
@@ -490,7 +493,7 @@ impl<C: ObjectClient> Filesystem<C> {
                 .ok_or(FsError::NotFound)?,
         };
         let node = inodes.get(ino).ok_or(FsError::NotFound)?;
-        if !node.meta_known {
+        if !node.meta_known || !node.is_fresh(Instant::now()) {
             return Ok((ino, None));
         }
         let entry = self.entry(self.attr_of(node));

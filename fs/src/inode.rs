@@ -141,7 +141,13 @@ impl InodeTable {
                     _ => false,
                 };
                 if source == Source::Listing && same_content {
-                    node.valid_until = node.valid_until.max(valid_until);
+                    // A listing vouches for what it shows: existence, size, ETag. A file's
+                    // metadata came from a HEAD and only a HEAD renews it (s3fs's chmod
+                    // rewrites it in place and keeps the ETag); a directory's marker
+                    // metadata is renewed with the directory.
+                    if !node.meta_known || node.stat.kind == Kind::Directory {
+                        node.valid_until = node.valid_until.max(valid_until);
+                    }
                     return Some(ino);
                 }
                 if node.stat.kind == stat.kind {
@@ -182,10 +188,10 @@ impl InodeTable {
         Some(ino)
     }
 
-    /// A background HEAD of `ino`, started when the node held only what the listing `listed`
-    /// told, found `stat`. Recorded only if the node is still exactly that (linked, metadata
-    /// unknown, nobody writing it, same kind and ETag): a HEAD answered after a local change
-    /// or a newer HEAD cannot undo it. Returns whether it was recorded.
+    /// A background HEAD of `ino`, started when the node held `listed` with its metadata
+    /// unknown or expired, found `stat`. Recorded only if the node is still that (linked,
+    /// metadata unknown or expired, nobody writing it, same kind and ETag): a HEAD answered
+    /// after a local change or a newer HEAD cannot undo it. Returns whether it was recorded.
     pub fn complete_listed(
         &mut self,
         ino: u64,
@@ -197,7 +203,7 @@ impl InodeTable {
             return false;
         };
         let unchanged = node.linked
-            && !node.meta_known
+            && (!node.meta_known || !node.is_fresh(Instant::now()))
             && node.writers == 0
             && node.stat.kind == listed.kind
             && node.stat.etag == listed.etag;
@@ -400,8 +406,14 @@ mod tests {
         assert_eq!(n.stat.perm, Some(0o600));
         assert!(
             !t.complete_listed(f, &listed, file("e1", Some(0o644)), later),
-            "known metadata (a newer HEAD) is not overwritten"
+            "fresh metadata (a newer HEAD) is not overwritten"
         );
+        t.get_mut(f).unwrap().valid_until = Instant::now();
+        assert!(
+            t.complete_listed(f, &listed, file("e1", Some(0o644)), later),
+            "expired metadata is renewed"
+        );
+        assert_eq!(t.get(f).unwrap().stat.perm, Some(0o644));
 
         let g = t
             .upsert(ROOT_INO, "g", listed.clone(), Source::Listing, later)

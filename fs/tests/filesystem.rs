@@ -309,6 +309,73 @@ async fn a_walk_outlasting_the_listings_freshness_is_still_headed_ahead() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chmod_by_another_client_shows_after_the_ttl_though_the_directory_is_relisted() {
+    let c = MockClient::new();
+    c.insert("d/f", MockObject::new("x").meta("mode", "33152")); // 0600
+    let fs = Filesystem::new(
+        c.clone(),
+        FsConfig {
+            metadata_ttl: Duration::from_millis(50),
+            ..config()
+        },
+    );
+    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    assert_eq!(fs.lookup(dir, "f").await.unwrap().attr.perm, 0o600);
+    // s3fs's chmod: the object copied onto itself with new metadata, same ETag.
+    c.insert("d/f", MockObject::new("x").meta("mode", "33261")); // 0755
+                                                                 // A program that lists the directory all the time (a model server polling its
+                                                                 // repository) must not keep the old metadata alive.
+    for _ in 0..10 {
+        let _ = list(&fs, dir).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fs.lookup(dir, "f").await.unwrap().attr.perm, 0o755);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_walk_after_the_ttl_renews_the_metadata_ahead_of_it() {
+    let c = MockClient::new();
+    for i in 0..300 {
+        c.insert(
+            &format!("d/f{i:03}"),
+            MockObject::new("x").meta("mode", "33152"),
+        );
+    }
+    let fs = Filesystem::new(
+        c.clone(),
+        FsConfig {
+            metadata_ttl: Duration::from_millis(200),
+            ..config()
+        },
+    );
+    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    let walk = || async {
+        let _ = list(&fs, dir).await;
+        for i in 0..300 {
+            let a = fs.lookup(dir, &format!("f{i:03}")).await.unwrap().attr;
+            assert_eq!(a.perm, 0o600);
+        }
+        while fs.stat_ahead_in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    walk().await;
+    tokio::time::sleep(Duration::from_millis(250)).await; // the metadata expires
+    c.counters().max_heads_in_flight.store(0, Relaxed);
+    c.delay(Op::Head, Duration::from_millis(2));
+    walk().await;
+    assert!(
+        c.counters().max_heads_in_flight.load(Relaxed) > 1,
+        "the second walk renewed the expired metadata in the background"
+    );
+    let heads = c.counters().head.load(Relaxed);
+    assert!(
+        (600..=620).contains(&heads),
+        "{heads} HEADs for two walks of 300"
+    );
+}
+
 #[tokio::test]
 async fn s3fs_metadata_gives_mode_owner_and_mtime() {
     let c = MockClient::new();
