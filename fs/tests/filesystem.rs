@@ -240,21 +240,29 @@ async fn large_directories_are_listed_completely_in_pages() {
     assert_eq!(walked, 1500 - 16 + 1, "each entry is HEADed once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_walk_gets_each_entrys_metadata_from_the_heads_ahead_of_it() {
+/// A directory `d` of 300 files with mode 0600 and uid 7, which only a HEAD can tell.
+fn private_files() -> MockClient {
     let c = MockClient::new();
     for i in 0..300 {
-        // Mode 0600 and an owner only a HEAD can tell.
         c.insert(
             &format!("d/f{i:03}"),
             MockObject::new("x").meta("mode", "33152").meta("uid", "7"),
         );
     }
-    c.delay(Op::Head, Duration::from_millis(3));
-    let fs = fs_over(&c);
-    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
-    let _ = list(&fs, dir).await;
-    let heads = c.counters().head.load(Relaxed);
+    c
+}
+
+fn fs_with_ttl(c: &MockClient, ttl: Duration) -> Filesystem<MockClient> {
+    let config = FsConfig {
+        metadata_ttl: ttl,
+        ..config()
+    };
+    Filesystem::new(c.clone(), config)
+}
+
+/// `ls -l` of `private_files`: each entry looked up in listing order, its metadata checked;
+/// returns once the background HEADs are done.
+async fn walk_private_files(fs: &Filesystem<MockClient>, dir: u64) {
     for i in 0..300 {
         let a = fs.lookup(dir, &format!("f{i:03}")).await.unwrap().attr;
         assert_eq!((a.perm, a.uid), (0o600, 7), "f{i:03}");
@@ -262,6 +270,17 @@ async fn a_walk_gets_each_entrys_metadata_from_the_heads_ahead_of_it() {
     while fs.stat_ahead_in_flight() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_gets_each_entrys_metadata_from_the_heads_ahead_of_it() {
+    let c = private_files();
+    c.delay(Op::Head, Duration::from_millis(3));
+    let fs = fs_over(&c);
+    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    let _ = list(&fs, dir).await;
+    let heads = c.counters().head.load(Relaxed);
+    walk_private_files(&fs, dir).await;
     assert_eq!(
         c.counters().head.load(Relaxed) - heads,
         300,
@@ -271,33 +290,15 @@ async fn a_walk_gets_each_entrys_metadata_from_the_heads_ahead_of_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_walk_outlasting_the_listings_freshness_is_still_headed_ahead() {
-    let c = MockClient::new();
-    for i in 0..300 {
-        c.insert(
-            &format!("d/f{i:03}"),
-            MockObject::new("x").meta("mode", "33152"),
-        );
-    }
-    let fs = Filesystem::new(
-        c.clone(),
-        FsConfig {
-            metadata_ttl: Duration::from_millis(20),
-            ..config()
-        },
-    );
+    let c = private_files();
+    let fs = fs_with_ttl(&c, Duration::from_millis(20));
     let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
     let _ = list(&fs, dir).await;
     // `ls -l` of a big directory takes longer than the metadata TTL (1 s by default).
     tokio::time::sleep(Duration::from_millis(50)).await;
     c.delay(Op::Head, Duration::from_millis(2));
     let heads = c.counters().head.load(Relaxed);
-    for i in 0..300 {
-        let a = fs.lookup(dir, &format!("f{i:03}")).await.unwrap().attr;
-        assert_eq!(a.perm, 0o600, "f{i:03}");
-    }
-    while fs.stat_ahead_in_flight() > 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    walk_private_files(&fs, dir).await;
     assert!(
         c.counters().max_heads_in_flight.load(Relaxed) > 1,
         "the entries ahead of the walk were HEADed in the background"
@@ -310,16 +311,33 @@ async fn a_walk_outlasting_the_listings_freshness_is_still_headed_ahead() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_walk_after_the_ttl_renews_the_metadata_ahead_of_it() {
+    let c = private_files();
+    let fs = fs_with_ttl(&c, Duration::from_millis(200));
+    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
+    let _ = list(&fs, dir).await;
+    walk_private_files(&fs, dir).await;
+    tokio::time::sleep(Duration::from_millis(250)).await; // the metadata expires
+    c.counters().max_heads_in_flight.store(0, Relaxed);
+    c.delay(Op::Head, Duration::from_millis(2));
+    let _ = list(&fs, dir).await;
+    walk_private_files(&fs, dir).await;
+    assert!(
+        c.counters().max_heads_in_flight.load(Relaxed) > 1,
+        "the second walk renewed the expired metadata in the background"
+    );
+    let heads = c.counters().head.load(Relaxed);
+    assert!(
+        (600..=620).contains(&heads),
+        "{heads} HEADs for two walks of 300"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chmod_by_another_client_shows_after_the_ttl_though_the_directory_is_relisted() {
     let c = MockClient::new();
     c.insert("d/f", MockObject::new("x").meta("mode", "33152")); // 0600
-    let fs = Filesystem::new(
-        c.clone(),
-        FsConfig {
-            metadata_ttl: Duration::from_millis(50),
-            ..config()
-        },
-    );
+    let fs = fs_with_ttl(&c, Duration::from_millis(50));
     let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
     assert_eq!(fs.lookup(dir, "f").await.unwrap().attr.perm, 0o600);
     // s3fs's chmod: the object copied onto itself with new metadata, same ETag.
@@ -331,49 +349,6 @@ async fn a_chmod_by_another_client_shows_after_the_ttl_though_the_directory_is_r
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fs.lookup(dir, "f").await.unwrap().attr.perm, 0o755);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_walk_after_the_ttl_renews_the_metadata_ahead_of_it() {
-    let c = MockClient::new();
-    for i in 0..300 {
-        c.insert(
-            &format!("d/f{i:03}"),
-            MockObject::new("x").meta("mode", "33152"),
-        );
-    }
-    let fs = Filesystem::new(
-        c.clone(),
-        FsConfig {
-            metadata_ttl: Duration::from_millis(200),
-            ..config()
-        },
-    );
-    let dir = lookup_path(&fs, "d").await.unwrap().attr.ino;
-    let walk = || async {
-        let _ = list(&fs, dir).await;
-        for i in 0..300 {
-            let a = fs.lookup(dir, &format!("f{i:03}")).await.unwrap().attr;
-            assert_eq!(a.perm, 0o600);
-        }
-        while fs.stat_ahead_in_flight() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    walk().await;
-    tokio::time::sleep(Duration::from_millis(250)).await; // the metadata expires
-    c.counters().max_heads_in_flight.store(0, Relaxed);
-    c.delay(Op::Head, Duration::from_millis(2));
-    walk().await;
-    assert!(
-        c.counters().max_heads_in_flight.load(Relaxed) > 1,
-        "the second walk renewed the expired metadata in the background"
-    );
-    let heads = c.counters().head.load(Relaxed);
-    assert!(
-        (600..=620).contains(&heads),
-        "{heads} HEADs for two walks of 300"
-    );
 }
 
 #[tokio::test]
