@@ -228,8 +228,11 @@ impl<C: ObjectClient> Reader<C> {
         let (wanted, wanted_rx) = watch::channel(start);
         let requested = Arc::new(AtomicU64::new(start.saturating_add(first_window)));
         let job = FetchJob {
-            client: self.client.clone(),
-            object: self.object.clone(),
+            source: Arc::new(Source {
+                client: self.client.clone(),
+                object: self.object.clone(),
+                resume_attempts: self.config.resume_attempts,
+            }),
             config: self.config.clone(),
             tx,
             budget: budget.clone(),
@@ -288,8 +291,8 @@ fn budget_cost(len: usize, budget: usize) -> usize {
 }
 
 struct FetchJob<C: ObjectClient> {
-    client: Arc<C>,
-    object: ObjectVersion,
+    /// Shared with the part GETs.
+    source: Arc<Source<C>>,
     config: ReadConfig,
     tx: mpsc::UnboundedSender<Result<Bytes>>,
     budget: Arc<Semaphore>,
@@ -302,24 +305,24 @@ impl<C: ObjectClient> FetchJob<C> {
         let mut pos = start;
         let mut window = first_window.max(1);
         let mut eager = sequential;
-        while pos < self.object.size {
+        let size = self.source.object.size;
+        while pos < size {
             if eager && self.config.parallel_parts > 1 && window >= 2 * self.config.part_size {
                 return self.fetch_parts(pos).await;
             }
             let window_start = pos;
-            let end = pos.saturating_add(window).min(self.object.size);
+            let end = pos.saturating_add(window).min(size);
             self.requested.store(end, Ordering::Relaxed);
             let mut sink = ChannelSink {
                 tx: &self.tx,
                 budget: &self.budget,
                 stream_budget: self.config.stream_budget,
             };
-            let source = self.source();
-            if let Err(e) = source.fetch(&mut pos, end, &mut sink).await {
+            if let Err(e) = self.source.fetch(&mut pos, end, &mut sink).await {
                 let _ = self.tx.send(Err(e));
                 return;
             }
-            if self.tx.is_closed() || pos >= self.object.size {
+            if self.tx.is_closed() || pos >= size {
                 return;
             }
             // Ask for the next window once the reader wants past half of this one (past all
@@ -337,14 +340,6 @@ impl<C: ObjectClient> FetchJob<C> {
         }
     }
 
-    fn source(&self) -> Source<C> {
-        Source {
-            client: self.client.clone(),
-            object: self.object.clone(),
-            resume_attempts: self.config.resume_attempts,
-        }
-    }
-
     /// The reader streams a big object: fetch the rest in [`ReadConfig::part_size`] ranges,
     /// up to [`ReadConfig::parallel_parts`] GETs at a time, handed over in order. One
     /// connection is often capped well below what the path carries (object stores serve each
@@ -352,8 +347,7 @@ impl<C: ObjectClient> FetchJob<C> {
     /// takes its bytes from the stream budget when it starts, so parts in flight and bytes
     /// waiting for the reader stay within [`ReadConfig::stream_budget`] together.
     async fn fetch_parts(&mut self, start: u64) {
-        let (part, size) = (self.config.part_size.max(1), self.object.size);
-        let source = Arc::new(self.source());
+        let (part, size) = (self.config.part_size.max(1), self.source.object.size);
         let mut in_flight: VecDeque<PartTask> = VecDeque::new();
         let mut next = start;
         loop {
@@ -381,7 +375,7 @@ impl<C: ObjectClient> FetchJob<C> {
                     break;
                 }
                 self.requested.store(end, Ordering::Relaxed);
-                let source = source.clone();
+                let source = self.source.clone();
                 let (s, e) = (next, end);
                 in_flight.push_back(PartTask(tokio::spawn(async move {
                     source.fetch_part(s, e).await
