@@ -189,7 +189,7 @@ impl<C: ObjectClient> Filesystem<C> {
         let found = {
             let mut inodes = self.inodes();
             match inodes.child(parent, name) {
-                Some(child) if child.is_fresh(now) && child.meta_known => {
+                Some(child) if child.meta_fresh(now) => {
                     let (ino, attr) = (child.ino, self.attr_of(child));
                     inodes.add_lookups(ino, 1);
                     drop(inodes);
@@ -251,7 +251,7 @@ impl<C: ObjectClient> Filesystem<C> {
         self.stat_ahead.wait_for(child.ino).await;
         self.inodes()
             .get(child.ino)
-            .is_some_and(|n| n.linked && n.meta_known && n.is_fresh(Instant::now()))
+            .is_some_and(|n| n.linked && n.meta_fresh(Instant::now()))
     }
 
     /// Note a lookup of `name` in `parent` for stat-ahead, and start the background HEADs it
@@ -274,7 +274,7 @@ impl<C: ObjectClient> Filesystem<C> {
                 .filter_map(|n| inodes.child(parent, n))
                 .filter(|n| match n.stat.kind {
                     Kind::Directory => !n.meta_known && n.is_fresh(now),
-                    Kind::File | Kind::Symlink => !n.meta_known || !n.is_fresh(now),
+                    Kind::File | Kind::Symlink => !n.meta_fresh(now),
                 })
                 .cloned()
                 .collect()
@@ -493,7 +493,7 @@ impl<C: ObjectClient> Filesystem<C> {
                 .ok_or(FsError::NotFound)?,
         };
         let node = inodes.get(ino).ok_or(FsError::NotFound)?;
-        if !node.meta_known || !node.is_fresh(Instant::now()) {
+        if !node.meta_fresh(Instant::now()) {
             return Ok((ino, None));
         }
         let entry = self.entry(self.attr_of(node));

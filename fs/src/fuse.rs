@@ -302,9 +302,11 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
         offset: i64,
     ) -> fuse3::Result<ReplyDirectory<impl Stream<Item = fuse3::Result<DirectoryEntry>> + Send + 'a>>
     {
-        let listed = self.fs.readdir(parent, fh, offset.max(0) as u64);
         let items = self
-            .cancellable(&req, async { listed.await.map_err(errno) })
+            .cancellable(&req, async {
+                let offset = offset.max(0) as u64;
+                self.fs.readdir(parent, fh, offset).await.map_err(errno)
+            })
             .await?;
         let fs = self.fs.clone();
         let entries = items.into_iter().map(move |item| {
@@ -335,9 +337,10 @@ impl<C: ObjectClient> fuse3::raw::Filesystem for FuseAdapter<C> {
     ) -> fuse3::Result<
         ReplyDirectoryPlus<impl Stream<Item = fuse3::Result<DirectoryEntryPlus>> + Send + 'a>,
     > {
-        let listed = self.fs.readdir(parent, fh, offset);
         let items = self
-            .cancellable(&req, async { listed.await.map_err(errno) })
+            .cancellable(&req, async {
+                self.fs.readdir(parent, fh, offset).await.map_err(errno)
+            })
             .await?;
         Ok(ReplyDirectoryPlus {
             entries: PlusEntries::new(self.fs.clone(), parent, items),

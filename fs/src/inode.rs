@@ -50,6 +50,11 @@ impl Node {
         self.writers > 0 || self.valid_until > now
     }
 
+    /// Whether the object's metadata is known and may be answered without asking the server.
+    pub fn meta_fresh(&self, now: Instant) -> bool {
+        self.meta_known && self.is_fresh(now)
+    }
+
     /// The directory prefix and the name this node is looked up by.
     pub fn location(&self) -> (&str, &str) {
         let trimmed = self.key.strip_suffix('/').unwrap_or(&self.key);
@@ -203,7 +208,7 @@ impl InodeTable {
             return false;
         };
         let unchanged = node.linked
-            && (!node.meta_known || !node.is_fresh(Instant::now()))
+            && !node.meta_fresh(Instant::now())
             && node.writers == 0
             && node.stat.kind == listed.kind
             && node.stat.etag == listed.etag;
