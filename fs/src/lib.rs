@@ -28,3 +28,4 @@ pub use filesystem::{DirItem, Entry, Filesystem, FsStats, Opened};
 pub use inode::ROOT_INO;
 pub use mime::{ContentTypes, DEFAULT_CONTENT_TYPE};
 pub use reader::ReadConfig;
+pub use writer::check_staging_dir;

@@ -230,3 +230,15 @@ fn staging_error(e: io::Error) -> FsError {
     tracing::error!(error = %e, "staging file for a write failed");
     FsError::Staging(e)
 }
+
+/// Checks that writes can be staged in `tmpdir` by creating (and removing) a file there:
+/// run before mounting, so a bad `-o tmpdir` fails the start instead of every later write.
+pub fn check_staging_dir(tmpdir: &Path) -> io::Result<()> {
+    let probe = tmpdir.join(format!(".mountd-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}

@@ -281,6 +281,8 @@ pub enum Fault {
     MissingBucket,
     /// `-o no_such_option_for_mountd_tests` is on the command line.
     UnknownOption,
+    /// `-o tmpdir=` names a directory that does not exist (writes could never be staged).
+    MissingTmpdir,
 }
 
 pub const UNKNOWN_OPTION: &str = "no_such_option_for_mountd_tests";
@@ -318,8 +320,13 @@ pub fn start_with_fault(server: &Server, program: &Path, fault: Fault) -> Exited
         &wd.mountpoint(),
         &server.url,
     ));
-    if fault == Fault::UnknownOption {
-        cmd = cmd.args(["-o", UNKNOWN_OPTION]);
+    match fault {
+        Fault::UnknownOption => cmd = cmd.args(["-o", UNKNOWN_OPTION]),
+        Fault::MissingTmpdir => {
+            let tmpdir = wd.path().join("no-such-tmpdir");
+            cmd = cmd.args(["-o".into(), format!("tmpdir={}", tmpdir.display())]);
+        }
+        _ => {}
     }
     let e = cmd.expect_exit(REFUSAL_TIMEOUT);
     eprintln!(
@@ -361,6 +368,10 @@ pub fn assert_refused(fault: Fault, e: &Exited) {
             "says the bucket does not exist",
         ),
         Fault::UnknownOption => (err.contains(UNKNOWN_OPTION), "names the unknown option"),
+        Fault::MissingTmpdir => (
+            err.contains("tmpdir") || err.contains("temporary directory"),
+            "names the temporary directory",
+        ),
     };
     assert!(
         e.status.code() == Some(1) && ok,

@@ -62,6 +62,16 @@ fn s3fs_refuses_world_readable_passwd_garage() {
     assert_refused(Fault::WorldReadablePasswd, &e);
 }
 
+/// s3fs refuses a `tmpdir` that does not exist (exit 1, no mount), as mountd does.
+#[test]
+fn s3fs_refuses_missing_tmpdir_garage() {
+    let (Some(server), Some(s3fs)) = (require_server(Kind::Garage), require_s3fs()) else {
+        return;
+    };
+    let e = start_with_fault(&server, &s3fs, Fault::MissingTmpdir);
+    assert_refused(Fault::MissingTmpdir, &e);
+}
+
 /// s3fs (through libfuse) rejects an unknown `-o` option by name (exit 1, no mount).
 #[test]
 fn s3fs_rejects_unknown_option_garage() {

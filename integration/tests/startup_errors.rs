@@ -54,3 +54,13 @@ fn mountd_missing_bucket_minio() {
 fn mountd_unknown_option_minio() {
     refused(Kind::Minio, Fault::UnknownOption);
 }
+
+#[test]
+fn mountd_missing_tmpdir_garage() {
+    refused(Kind::Garage, Fault::MissingTmpdir);
+}
+
+#[test]
+fn mountd_missing_tmpdir_minio() {
+    refused(Kind::Minio, Fault::MissingTmpdir);
+}

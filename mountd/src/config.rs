@@ -261,7 +261,11 @@ pub fn plan(
             .list_object_max_keys
             .unwrap_or(defaults.list_max_keys),
         read_only: options.ro,
-        tmpdir: options.tmpdir.clone().unwrap_or(defaults.tmpdir),
+        // Absolute: the daemon changes its working directory to `/`.
+        tmpdir: options
+            .tmpdir
+            .as_ref()
+            .map_or(defaults.tmpdir, |t| ctx.credentials.cwd.join(t)),
         content_types: Arc::new(content_types(options, &mut notes)?),
     };
     let mount = MountConfig {
@@ -350,6 +354,15 @@ mod tests {
             err.contains("option mime: cannot read /nonexistent/types"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_relative_tmpdir_is_taken_from_the_working_directory() {
+        let e = env();
+        let p = plan_of(&["b", "m", "-o", "passwd_file=passwd,tmpdir=stage"], &e).unwrap();
+        assert_eq!(p.fs.tmpdir, e.ctx.credentials.cwd.join("stage"));
+        let p = plan_of(&["b", "m", "-o", "passwd_file=passwd,tmpdir=/var/tmp"], &e).unwrap();
+        assert_eq!(p.fs.tmpdir, std::path::Path::new("/var/tmp"));
     }
 
     #[test]

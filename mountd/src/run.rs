@@ -105,6 +105,17 @@ fn run(program: &str, argv: Vec<OsString>) -> Result<i32, StartError> {
         tracing::warn!("{w}");
     }
 
+    // Before daemonizing, so that the message reaches the terminal (s3fs checks it too).
+    if !plan.fs.read_only {
+        s3fs_core::check_staging_dir(&plan.fs.tmpdir).map_err(|e| {
+            StartError::msg(format!(
+                "tmpdir {}: files being written are staged there, and a file cannot be created in it: {} (-o tmpdir=DIR names a directory this user can write)",
+                plan.fs.tmpdir.display(),
+                io_reason(&e)
+            ))
+        })?;
+    }
+
     let readiness = if foreground {
         Readiness::foreground()
     } else {
