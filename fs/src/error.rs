@@ -36,6 +36,12 @@ pub enum FsError {
 pub type Result<T, E = FsError> = std::result::Result<T, E>;
 
 impl FsError {
+    /// A failure of the server or of the way to it (not an answer about the namespace such
+    /// as "no such file"): the caller sees only an errno, so it is worth a warning.
+    pub fn is_server_failure(&self) -> bool {
+        matches!(self, FsError::S3(e) if !matches!(e, S3Error::NotFound(_)))
+    }
+
     /// The errno the kernel gets. The only place that decides it.
     pub fn errno(&self) -> i32 {
         match self {
@@ -93,5 +99,14 @@ mod tests {
             libc::ETIMEDOUT
         );
         assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
+    }
+
+    #[test]
+    fn server_failures_are_told_from_answers() {
+        assert!(FsError::S3(S3Error::Transport("refused".into())).is_server_failure());
+        assert!(FsError::S3(S3Error::AccessDenied(ErrorDetails::default())).is_server_failure());
+        assert!(!FsError::S3(S3Error::NotFound(ErrorDetails::default())).is_server_failure());
+        assert!(!FsError::NotFound.is_server_failure());
+        assert!(!FsError::NotEmpty.is_server_failure());
     }
 }

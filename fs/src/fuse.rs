@@ -30,10 +30,14 @@ const MAX_IO: u32 = 1 << 20;
 const MAX_BACKGROUND: u16 = 64;
 
 fn errno(e: FsError) -> Errno {
-    if !matches!(e, FsError::NotFound) {
+    let code = e.errno();
+    if e.is_server_failure() {
+        // Seen at the default level: otherwise an EIO from a dead server says nothing why.
+        tracing::warn!(error = %e, errno = code, "a request failed");
+    } else if !matches!(e, FsError::NotFound) {
         tracing::debug!(error = %e, "request failed");
     }
-    Errno::from(e.errno())
+    Errno::from(code)
 }
 
 fn name_str(name: &OsStr) -> Result<&str, Errno> {

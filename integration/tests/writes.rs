@@ -888,6 +888,11 @@ fn failed_upload(server: &Server) {
     let p = mp.clone();
     let r = on_mount("mkdir", move || fs::create_dir(p.join("newdir")));
     assert_errno(r, libc::EIO, "mkdir while every PUT gets HTTP 500");
+    let log = m.log();
+    assert!(
+        log.contains("a request failed") && log.contains("500"),
+        "the log says why mkdir failed\n{log}"
+    );
     wait_quiet(&proxy);
     for h in s.head(&["small.txt", "large.bin", "newdir/"]) {
         assert!(
