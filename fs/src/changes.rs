@@ -16,7 +16,7 @@ use s3client::{CopyRequest, ListRequest, ObjectClient, PutBody, PutRequest, S3Er
 
 use crate::attr::{Kind, DIRECTORY_SIZE};
 use crate::error::{FsError, Result};
-use crate::filesystem::{Entry, Filesystem, OpenFile, Opened};
+use crate::filesystem::{Entry, FileHandle, Filesystem, OpenFile, Opened};
 use crate::inode::Source;
 use crate::writer::{PosixMeta, Writer, S_IFDIR, S_IFLNK, S_IFREG};
 
@@ -183,20 +183,29 @@ impl<C: ObjectClient> Filesystem<C> {
     /// failed upload becomes the error of `close` (flush) or `fsync`.
     pub async fn flush(&self, fh: u64) -> Result<()> {
         let handle = self.handle(fh)?;
+        self.flush_handle(&handle).await
+    }
+
+    async fn flush_handle(&self, handle: &FileHandle<C>) -> Result<()> {
         if !handle.writes {
             // Nothing to upload; and a read in progress (it holds the lock) must not hold up
             // the close of a process that is killed while it waits.
             return Ok(());
         }
         let mut state = handle.state.lock().await;
-        let OpenFile::Write(writer) = &mut *state else {
+        self.upload_if_dirty(handle.ino, &mut state).await
+    }
+
+    /// The upload of a write handle's `state`, locked by the caller.
+    async fn upload_if_dirty(&self, ino: u64, state: &mut OpenFile<C>) -> Result<()> {
+        let OpenFile::Write(writer) = state else {
             return Ok(());
         };
         if !writer.is_dirty() {
             return Ok(());
         }
         // The key is looked up now: a rename while the file was open moved it.
-        let node = self.node(handle.ino)?;
+        let node = self.node(ino)?;
         let key = node.key;
         let content_type = self.config.content_types.for_name(&node.name);
         let result = self
@@ -213,7 +222,7 @@ impl<C: ObjectClient> Filesystem<C> {
         writer.uploaded();
         let stat = writer.meta.stat(Kind::File, writer.len(), Some(put.etag));
         let until = self.fresh_until();
-        if let Some(node) = self.inodes().get_mut(handle.ino) {
+        if let Some(node) = self.inodes().get_mut(ino) {
             node.stat = stat;
             node.valid_until = until;
         }
@@ -223,15 +232,15 @@ impl<C: ObjectClient> Filesystem<C> {
     /// Upload every file handle with unsaved changes (at shutdown). Returns how many uploads
     /// failed; each failure is logged with its key.
     pub async fn flush_all(&self) -> usize {
-        let dirty: Vec<u64> = self
+        let writing: Vec<_> = self
             .files()
-            .iter()
-            .filter(|(_, h)| h.writes)
-            .map(|(fh, _)| *fh)
+            .values()
+            .filter(|h| h.writes)
+            .cloned()
             .collect();
         let mut failed = 0;
-        for fh in dirty {
-            if self.flush(fh).await.is_err() {
+        for handle in writing {
+            if self.flush_handle(&handle).await.is_err() {
                 failed += 1;
             }
         }
@@ -240,10 +249,21 @@ impl<C: ObjectClient> Filesystem<C> {
 
     /// Close a file handle. A write handle still dirty (its flush failed) is uploaded once
     /// more; if that fails too the error is logged, since the kernel ignores release errors.
+    ///
+    /// The handle leaves the table first, and its last upload and the end of its state
+    /// happen under one lock: a chmod or rename that took the handle meanwhile either gets
+    /// its change into that upload or finds the state released and goes to the bucket.
     pub async fn release(&self, fh: u64) -> Result<()> {
-        let result = self.flush(fh).await;
         let Some(handle) = self.files().remove(&fh) else {
             return Err(FsError::BadHandle);
+        };
+        let result = if handle.writes {
+            let mut state = handle.state.lock().await;
+            let result = self.upload_if_dirty(handle.ino, &mut state).await;
+            *state = OpenFile::Released;
+            result
+        } else {
+            Ok(())
         };
         let mut inodes = self.inodes();
         if handle.writes {
@@ -268,8 +288,7 @@ impl<C: ObjectClient> Filesystem<C> {
             return Err(FsError::IsADirectory);
         }
         // A handle writing this file takes the change into its next upload.
-        if let Some(&write_fh) = self.write_handles(ino, fh).first() {
-            let handle = self.handle(write_fh)?;
+        if let Some(handle) = self.write_handles(ino, fh).into_iter().next() {
             let mut state = handle.state.lock().await;
             if let OpenFile::Write(writer) = &mut *state {
                 if let Some(size) = changes.size {
@@ -284,7 +303,9 @@ impl<C: ObjectClient> Filesystem<C> {
                 node.stat = stat;
                 return Ok(self.entry(self.attr_of(node)));
             }
+            // Released meanwhile: its upload may have changed the node (the ETag).
         }
+        let node = self.node(ino)?;
         let attr = self.attr_of(&node);
         let kind_bits = match node.stat.kind {
             Kind::File => S_IFREG,
@@ -477,8 +498,8 @@ impl<C: ObjectClient> Filesystem<C> {
         let ino = self.inodes().child(parent, name).map(|n| n.ino);
         // Unsaved changes of an open file go first, so the copy has them.
         if let Some(ino) = ino {
-            for fh in self.write_handles(ino, None) {
-                self.flush(fh).await?;
+            for handle in self.write_handles(ino, None) {
+                self.flush_handle(&handle).await?;
             }
         }
         if source_key != dest_key {

@@ -73,6 +73,9 @@ struct DirHandle {
 pub(crate) enum OpenFile<C: ObjectClient> {
     Read(Reader<C>),
     Write(Writer),
+    /// Released: its last upload is done. A change that took the handle just before the
+    /// release and finds it so goes to the bucket directly instead.
+    Released,
 }
 
 pub(crate) struct FileHandle<C: ObjectClient> {
@@ -598,16 +601,17 @@ impl<C: ObjectClient> Filesystem<C> {
         self.files().get(&fh).cloned().ok_or(FsError::BadHandle)
     }
 
-    /// The handles writing `ino`, preferring `fh` when it is one of them.
-    pub(crate) fn write_handles(&self, ino: u64, fh: Option<u64>) -> Vec<u64> {
+    /// The handles writing `ino`, preferring `fh` when it is one of them. A handle may be
+    /// released once taken from here: its state then says [`OpenFile::Released`].
+    pub(crate) fn write_handles(&self, ino: u64, fh: Option<u64>) -> Vec<Arc<FileHandle<C>>> {
         let files = self.files();
-        let mut found: Vec<u64> = files
+        let mut found: Vec<(u64, Arc<FileHandle<C>>)> = files
             .iter()
             .filter(|(_, h)| h.ino == ino && h.writes)
-            .map(|(fh, _)| *fh)
+            .map(|(fh, h)| (*fh, h.clone()))
             .collect();
-        found.sort_by_key(|candidate| Some(*candidate) != fh);
-        found
+        found.sort_by_key(|(candidate, _)| Some(*candidate) != fh);
+        found.into_iter().map(|(_, h)| h).collect()
     }
 
     pub(crate) fn files(&self) -> MutexGuard<'_, HashMap<u64, Arc<FileHandle<C>>>> {
@@ -620,6 +624,7 @@ impl<C: ObjectClient> Filesystem<C> {
         match &mut *state {
             OpenFile::Read(reader) => reader.read(offset, size).await,
             OpenFile::Write(writer) => writer.read(offset, size),
+            OpenFile::Released => Err(FsError::BadHandle),
         }
     }
 

@@ -1042,3 +1042,48 @@ fn read_only(server: &Server) {
         "ETags and metadata after writes on a -o ro mount"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A change right after close
+
+per_server!(
+    chmod_after_close:
+    mountd_chmod_right_after_close_moto,
+    mountd_chmod_right_after_close_garage,
+    mountd_chmod_right_after_close_minio
+);
+
+/// `close()` returns before the kernel's RELEASE of the handle reaches the daemon, so a
+/// `chmod` right after it races the release: each of many files written, closed and
+/// chmodded at once must end with its new mode in the bucket, and no chmod may fail (a
+/// chmod that took the handle as the release dropped it once got EBADF, or its change was
+/// left in a handle nobody uploaded again).
+fn chmod_after_close(server: &Server) {
+    const FILES: usize = 150;
+    let s = Session::new(server, "writes-chmod-close");
+    let m = s.mount(&mountd_bin(), &server.url, &[]);
+    let mp = m.mountpoint().to_path_buf();
+    let r = on_mount("write, close and chmod", move || -> io::Result<()> {
+        for i in 0..FILES {
+            let p = mp.join(format!("f{i:03}"));
+            write_new(&p, 0o644, b"x")?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    });
+    r.unwrap_or_else(|e| panic!("write, close and chmod: {e}\n{}", m.log()));
+    s.unmount(m);
+    let keys: Vec<String> = (0..FILES).map(|i| format!("f{i:03}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let wrong: Vec<String> = s
+        .head(&keys)
+        .iter()
+        .filter(|h| h.meta("mode") != Some((S_IFREG | 0o600).to_string().as_str()))
+        .map(|h| format!("{}: {:?}", h.key, h.meta("mode")))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {FILES} files lost their chmod: {wrong:?}",
+        wrong.len()
+    );
+}
