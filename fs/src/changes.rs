@@ -207,20 +207,27 @@ impl<C: ObjectClient> Filesystem<C> {
         // The key is looked up now: a rename while the file was open moved it.
         let node = self.node(ino)?;
         let key = node.key;
-        let content_type = self.config.content_types.for_name(&node.name);
-        let result = self
-            .client
-            .put_object(writer.put_request(&key, content_type))
-            .await;
-        let put = match result {
-            Ok(put) => put,
+        let result = if writer.only_metadata_changed() {
+            // On whatever content the object has now: no if-match.
+            self.rewrite_metadata(&key, &writer.meta, None).await
+        } else {
+            let content_type = self.config.content_types.for_name(&node.name);
+            let put = self
+                .client
+                .put_object(writer.put_request(&key, content_type))
+                .await;
+            put.map(|put| (put.etag, writer.len()))
+                .map_err(FsError::from)
+        };
+        let (etag, size) = match result {
+            Ok(uploaded) => uploaded,
             Err(e) => {
                 tracing::error!(key = %key, error = %e, "upload failed; the data stays staged and the next flush, fsync or close retries");
-                return Err(e.into());
+                return Err(e);
             }
         };
         writer.uploaded();
-        let stat = writer.meta.stat(Kind::File, writer.len(), Some(put.etag));
+        let stat = writer.meta.stat(Kind::File, size, Some(etag));
         let until = self.fresh_until();
         if let Some(node) = self.inodes().get_mut(ino) {
             node.stat = stat;
@@ -295,7 +302,7 @@ impl<C: ObjectClient> Filesystem<C> {
                     writer.truncate(size)?;
                 }
                 changes.apply(&mut writer.meta);
-                writer.mark_dirty();
+                writer.metadata_changed();
                 let stat = writer.meta.stat(Kind::File, writer.len(), None);
                 drop(state);
                 let mut inodes = self.inodes();
@@ -349,20 +356,10 @@ impl<C: ObjectClient> Filesystem<C> {
                 meta.stat(Kind::Directory, DIRECTORY_SIZE, None)
             }
             (Kind::File | Kind::Symlink, _) => {
-                // Replacing metadata replaces the content type too: keep the current one.
-                let current = self.client.head_object(&node.key).await?;
-                let put = self
-                    .client
-                    .copy_object(CopyRequest {
-                        source_key: node.key.clone(),
-                        dest_key: node.key.clone(),
-                        metadata: Some(meta.headers()),
-                        content_type: current.content_type,
-                        if_match: node.stat.etag.clone(),
-                    })
-                    .await
-                    .map_err(changed_meanwhile)?;
-                meta.stat(node.stat.kind, node.stat.size, Some(put.etag))
+                let (etag, _) = self
+                    .rewrite_metadata(&node.key, &meta, node.stat.etag.clone())
+                    .await?;
+                meta.stat(node.stat.kind, node.stat.size, Some(etag))
             }
         };
         let until = self.fresh_until();
@@ -533,6 +530,32 @@ impl<C: ObjectClient> Filesystem<C> {
     fn gone(&self, parent: u64, name: &str) {
         self.inodes().unlink(parent, name);
         self.note_missing(parent, name);
+    }
+}
+
+impl<C: ObjectClient> Filesystem<C> {
+    /// Rewrites the s3fs metadata of `key` in place (a copy onto itself), keeping its
+    /// content and its content type (replacing metadata replaces the content type too).
+    /// Returns the new ETag and the object's size.
+    async fn rewrite_metadata(
+        &self,
+        key: &str,
+        meta: &PosixMeta,
+        if_match: Option<String>,
+    ) -> Result<(String, u64)> {
+        let current = self.client.head_object(key).await?;
+        let put = self
+            .client
+            .copy_object(CopyRequest {
+                source_key: key.to_string(),
+                dest_key: key.to_string(),
+                metadata: Some(meta.headers()),
+                content_type: current.content_type,
+                if_match,
+            })
+            .await
+            .map_err(changed_meanwhile)?;
+        Ok((put.etag, current.size))
     }
 }
 

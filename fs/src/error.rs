@@ -36,10 +36,12 @@ pub enum FsError {
 pub type Result<T, E = FsError> = std::result::Result<T, E>;
 
 impl FsError {
-    /// A failure of the server or of the way to it (not an answer about the namespace such
-    /// as "no such file"): the caller sees only an errno, so it is worth a warning.
+    /// A failure of the server or of the way to it (not an answer about the objects such as
+    /// "no such file" or "it changed meanwhile"): the caller sees only an errno, so it is
+    /// worth a warning.
     pub fn is_server_failure(&self) -> bool {
-        matches!(self, FsError::S3(e) if !matches!(e, S3Error::NotFound(_)))
+        matches!(self, FsError::S3(e)
+            if !matches!(e, S3Error::NotFound(_) | S3Error::PreconditionFailed(_)))
     }
 
     /// The errno the kernel gets. The only place that decides it.
@@ -107,6 +109,8 @@ mod tests {
         assert!(FsError::S3(S3Error::AccessDenied(ErrorDetails::default())).is_server_failure());
         assert!(!FsError::S3(S3Error::NotFound(ErrorDetails::default())).is_server_failure());
         assert!(!FsError::NotFound.is_server_failure());
+        let changed = S3Error::PreconditionFailed(ErrorDetails::default());
+        assert!(!FsError::S3(changed).is_server_failure());
         assert!(!FsError::NotEmpty.is_server_failure());
     }
 }

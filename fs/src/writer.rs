@@ -99,8 +99,19 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
 pub struct Writer {
     file: NamedTempFile,
     len: u64,
-    dirty: bool,
+    unsaved: Unsaved,
     pub meta: PosixMeta,
+}
+
+/// What a handle changed since its last upload. Ordered: content implies metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Unsaved {
+    Nothing,
+    /// Only the metadata (chmod, chown, utimens): rewritten in place on the bucket, never by
+    /// uploading the staged copy, which may be older than the object by then (a `touch`
+    /// racing another writer must not undo that writer's data).
+    Metadata,
+    Content,
 }
 
 impl Writer {
@@ -110,7 +121,7 @@ impl Writer {
         Ok(Writer {
             file,
             len: 0,
-            dirty: true,
+            unsaved: Unsaved::Content,
             meta,
         })
     }
@@ -146,7 +157,7 @@ impl Writer {
         Ok(Writer {
             file,
             len,
-            dirty: false,
+            unsaved: Unsaved::Nothing,
             meta,
         })
     }
@@ -156,7 +167,12 @@ impl Writer {
     }
 
     pub fn is_dirty(&self) -> bool {
-        self.dirty
+        self.unsaved != Unsaved::Nothing
+    }
+
+    /// Changed only in its metadata since the last upload (or since it was opened).
+    pub fn only_metadata_changed(&self) -> bool {
+        self.unsaved == Unsaved::Metadata
     }
 
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<u32> {
@@ -189,16 +205,16 @@ impl Writer {
         Ok(())
     }
 
-    /// Metadata changed (chmod, chown, utimens): the object must be written again.
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
+    /// Metadata changed (chmod, chown, utimens): the object's metadata must be rewritten.
+    pub fn metadata_changed(&mut self) {
+        self.unsaved = self.unsaved.max(Unsaved::Metadata);
     }
 
     fn touch(&mut self) {
         let now = SystemTime::now();
         self.meta.mtime = now;
         self.meta.ctime = now;
-        self.dirty = true;
+        self.unsaved = Unsaved::Content;
     }
 
     pub fn put_request(&self, key: &str, content_type: &str) -> PutRequest {
@@ -215,7 +231,7 @@ impl Writer {
 
     /// The upload of `put_request` succeeded.
     pub fn uploaded(&mut self) {
-        self.dirty = false;
+        self.unsaved = Unsaved::Nothing;
     }
 }
 

@@ -209,6 +209,54 @@ async fn chmod_chown_and_utimens_rewrite_the_metadata_headers() {
     assert_eq!(o.metadata["mtime"], "1500000000");
 }
 
+/// `touch` of an existing file opens it for writing and sets its times through the handle:
+/// its close rewrites the metadata in place and uploads no content, so another writer's
+/// data saved meanwhile stays (uploading the copy staged at open would undo it).
+#[tokio::test]
+async fn a_handle_that_changed_only_metadata_keeps_the_objects_current_content() {
+    let c = MockClient::new();
+    c.insert(
+        "f",
+        s3client::mock::MockObject::new("old").content_type("text/plain"),
+    );
+    let fs = fs_over(&c);
+    let ino = fs.lookup(ROOT_INO, "f").await.unwrap().attr.ino;
+    let touch = fs.open(ino, libc::O_WRONLY as u32).await.unwrap().fh;
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let times = SetAttrs {
+        mtime: Some(when),
+        ..SetAttrs::default()
+    };
+    fs.setattr(ino, Some(touch), times).await.unwrap();
+
+    // Another writer replaces the content and closes first.
+    let other = fs
+        .open(ino, (libc::O_WRONLY | libc::O_TRUNC) as u32)
+        .await
+        .unwrap()
+        .fh;
+    fs.write(other, 0, b"new content").await.unwrap();
+    fs.flush(other).await.unwrap();
+    fs.release(other).await.unwrap();
+
+    let (puts, put_bytes) = (
+        c.counters().put.load(Relaxed),
+        c.counters().put_bytes.load(Relaxed),
+    );
+    fs.flush(touch).await.unwrap();
+    fs.release(touch).await.unwrap();
+    assert_eq!(c.counters().put.load(Relaxed), puts, "no content uploaded");
+    assert_eq!(c.counters().put_bytes.load(Relaxed), put_bytes);
+    let o = c.object("f").unwrap();
+    assert_eq!(&o.data[..], b"new content", "the other writer's data stays");
+    assert_eq!(
+        o.metadata["mtime"], "1500000000",
+        "the touch's times are set"
+    );
+    let e = fs.getattr(ino).await.unwrap();
+    assert_eq!((e.attr.size, e.attr.mtime), (11, when));
+}
+
 #[tokio::test]
 async fn mkdir_writes_a_marker_and_rmdir_removes_only_empty_directories() {
     let c = MockClient::new();
