@@ -17,7 +17,7 @@ use s3client::{CopyRequest, ListRequest, ObjectClient, PutBody, PutRequest, S3Er
 use crate::attr::{Kind, DIRECTORY_SIZE};
 use crate::error::{FsError, Result};
 use crate::filesystem::{Entry, FileHandle, Filesystem, OpenFile, Opened};
-use crate::inode::Source;
+use crate::inode::{Node, Source};
 use crate::writer::{PosixMeta, Writer, S_IFDIR, S_IFLNK, S_IFREG};
 
 /// Who asks: the uid and gid of the calling process, owner of what it creates.
@@ -313,17 +313,7 @@ impl<C: ObjectClient> Filesystem<C> {
             // Released meanwhile: its upload may have changed the node (the ETag).
         }
         let node = self.node(ino)?;
-        let attr = self.attr_of(&node);
-        let kind_bits = match node.stat.kind {
-            Kind::File => S_IFREG,
-            Kind::Directory => S_IFDIR,
-            Kind::Symlink => S_IFLNK,
-        };
-        let mut meta = PosixMeta::new(kind_bits | u32::from(attr.perm), attr.uid, attr.gid);
-        meta.atime = attr.atime;
-        meta.mtime = attr.mtime;
-        meta.ctime = attr.ctime;
-        changes.apply(&mut meta);
+        let meta = self.changed_meta(&node, &changes);
         let stat = match (node.stat.kind, changes.size) {
             (Kind::File, Some(size)) => {
                 // truncate(path) with no open handle: stage, cut, upload.
@@ -356,10 +346,24 @@ impl<C: ObjectClient> Filesystem<C> {
                 meta.stat(Kind::Directory, DIRECTORY_SIZE, None)
             }
             (Kind::File | Kind::Symlink, _) => {
-                let (etag, _) = self
+                match self
                     .rewrite_metadata(&node.key, &meta, node.stat.etag.clone())
-                    .await?;
-                meta.stat(node.stat.kind, node.stat.size, Some(etag))
+                    .await
+                {
+                    Ok((etag, _)) => meta.stat(node.stat.kind, node.stat.size, Some(etag)),
+                    // Replaced since it was last seen (another process's upload): the change
+                    // applies to the object there now, with the attributes it has now.
+                    Err(FsError::ObjectChanged) => {
+                        self.head_again(node, false).await?;
+                        let node = self.node(ino)?;
+                        let meta = self.changed_meta(&node, &changes);
+                        let (etag, _) = self
+                            .rewrite_metadata(&node.key, &meta, node.stat.etag.clone())
+                            .await?;
+                        meta.stat(node.stat.kind, node.stat.size, Some(etag))
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         let until = self.fresh_until();
@@ -534,6 +538,22 @@ impl<C: ObjectClient> Filesystem<C> {
 }
 
 impl<C: ObjectClient> Filesystem<C> {
+    /// The s3fs metadata of `node` as it is now, with `changes` applied.
+    fn changed_meta(&self, node: &Node, changes: &SetAttrs) -> PosixMeta {
+        let attr = self.attr_of(node);
+        let kind_bits = match node.stat.kind {
+            Kind::File => S_IFREG,
+            Kind::Directory => S_IFDIR,
+            Kind::Symlink => S_IFLNK,
+        };
+        let mut meta = PosixMeta::new(kind_bits | u32::from(attr.perm), attr.uid, attr.gid);
+        meta.atime = attr.atime;
+        meta.mtime = attr.mtime;
+        meta.ctime = attr.ctime;
+        changes.apply(&mut meta);
+        meta
+    }
+
     /// Rewrites the s3fs metadata of `key` in place (a copy onto itself), keeping its
     /// content and its content type (replacing metadata replaces the content type too).
     /// Returns the new ETag and the object's size.

@@ -341,7 +341,13 @@ impl<C: ObjectClient> Filesystem<C> {
         if ino == ROOT_INO || (fresh && node.meta_known) {
             return Ok(self.entry(self.attr_of(&node)));
         }
-        let found = if fresh {
+        self.head_again(node, fresh).await
+    }
+
+    /// Asks the server for `node`'s attributes and records them: by its key alone when
+    /// `listed` (a fresh listing showed it), else by its name (an object, or a directory).
+    pub(crate) async fn head_again(&self, node: Node, listed: bool) -> Result<Entry> {
+        let found = if listed {
             complete(&*self.client, &node.key, &node.stat).await?
         } else {
             let (dir_prefix, name) = node.location();

@@ -209,6 +209,26 @@ async fn chmod_chown_and_utimens_rewrite_the_metadata_headers() {
     assert_eq!(o.metadata["mtime"], "1500000000");
 }
 
+/// A chmod by path of a file replaced since it was last seen (by another process's upload)
+/// applies to the object there now instead of failing with ESTALE.
+#[tokio::test]
+async fn chmod_of_a_file_replaced_behind_the_cache_applies_to_the_new_content() {
+    let c = MockClient::new();
+    c.put("f", "old");
+    let fs = fs_over(&c);
+    let ino = fs.lookup(ROOT_INO, "f").await.unwrap().attr.ino;
+    c.put("f", "replaced"); // the cached ETag is now out of date
+    let chmod = SetAttrs {
+        mode: Some(0o600),
+        ..SetAttrs::default()
+    };
+    let e = fs.setattr(ino, None, chmod).await.unwrap();
+    assert_eq!((e.attr.perm, e.attr.size), (0o600, 8));
+    let o = c.object("f").unwrap();
+    assert_eq!(&o.data[..], b"replaced");
+    assert_eq!(o.metadata["mode"], (0o100600).to_string());
+}
+
 /// `touch` of an existing file opens it for writing and sets its times through the handle:
 /// its close rewrites the metadata in place and uploads no content, so another writer's
 /// data saved meanwhile stays (uploading the copy staged at open would undo it).
